@@ -1,0 +1,93 @@
+import { readFileSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import { LineCounter, parseDocument, type Document } from 'yaml'
+import type { z } from 'zod'
+import { configSchema, SERVICE_NAMES, type Config } from './schema.js'
+import { ConfigError, locate, pathText, type Problem } from './problems.js'
+
+/** A validated configuration with every relative file path resolved against the config's folder. */
+export interface LoadedConfig extends Config {
+  /** The file it came from (or a label such as `<lab>`). */
+  source: string
+}
+
+/** Parses YAML text into a document, turning syntax errors into problems with positions. */
+export function parseYaml (text: string, file: string): { doc: Document, lines: LineCounter, problems: Problem[] } {
+  const lines = new LineCounter()
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
+  const problems = doc.errors.map(err => {
+    const pos = lines.linePos(err.pos[0])
+    return { file, line: pos.line, col: pos.col, path: '', message: err.message.split('\n')[0] ?? err.message }
+  })
+  return { doc, lines, problems }
+}
+
+/** Turns zod issues into positioned problems (unknown keys point at the key, the rest at the value). */
+export function schemaProblems (issues: z.core.$ZodIssue[], doc: Document, lines: LineCounter, file: string): Problem[] {
+  const problems: Problem[] = []
+  for (const issue of issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        const path = [...issue.path, key]
+        problems.push({ file, ...locate(doc, lines, path, true), path: pathText(path), message: 'unknown key' })
+      }
+      continue
+    }
+    problems.push({ file, ...locate(doc, lines, issue.path), path: pathText(issue.path), message: issue.message })
+  }
+  return problems
+}
+
+/** Reads, validates and resolves a config file. Throws ConfigError listing every problem. */
+export function loadConfig (file: string): LoadedConfig {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new ConfigError([{ file, line: 1, col: 1, path: '', message: `cannot read: ${(err as Error).message}` }])
+  }
+  return parseConfig(text, file)
+}
+
+/** Validates config text; relative paths resolve against the folder of `file`. */
+export function parseConfig (text: string, file: string): LoadedConfig {
+  const { doc, lines, problems } = parseYaml(text, file)
+  if (problems.length > 0) throw new ConfigError(problems)
+  const result = configSchema.safeParse(doc.toJS() ?? {})
+  if (!result.success) throw new ConfigError(schemaProblems(result.error.issues, doc, lines, file))
+  const config = result.data
+  const crossProblems = crossCheck(config).map(([path, message]) => ({ file, ...locate(doc, lines, path), path: pathText(path), message }))
+  if (crossProblems.length > 0) throw new ConfigError(crossProblems)
+  return resolvePaths({ ...config, source: file }, dirname(resolve(file)))
+}
+
+/** Rules that span several keys: services name existing upstreams, secrets are present in the environment. */
+function crossCheck (config: Config): Array<[PropertyKey[], string]> {
+  const found: Array<[PropertyKey[], string]> = []
+  for (const name of SERVICE_NAMES) {
+    const service = config.services[name]
+    if (service && !config.upstreams[service.upstream]) {
+      found.push([['services', name, 'upstream'], `no upstream named "${service.upstream}" (have: ${Object.keys(config.upstreams).join(', ') || 'none'})`])
+    }
+  }
+  if (config.ens.enabled && config.ens.ews && !config.upstreams[config.ens.ews.upstream]) {
+    found.push([['ens', 'ews', 'upstream'], `no upstream named "${config.ens.ews.upstream}"`])
+  }
+  if (config.admin.tokenEnv && !process.env[config.admin.tokenEnv]) {
+    found.push([['admin', 'tokenEnv'], `environment variable ${config.admin.tokenEnv} is not set`])
+  }
+  if (config.ens.enabled) {
+    found.push([['ens', 'enabled'], 'ENS is not available in this build yet (issue #5); set enabled: false'])
+  }
+  return found
+}
+
+function resolvePaths (config: LoadedConfig, base: string): LoadedConfig {
+  const at = (p: string): string => resolve(base, p)
+  if (config.listen.tls) config.listen.tls = { cert: at(config.listen.tls.cert), key: at(config.listen.tls.key) }
+  for (const upstream of Object.values(config.upstreams)) {
+    if (upstream.tls.caFile) upstream.tls.caFile = at(upstream.tls.caFile)
+  }
+  if (config.policies) config.policies = at(config.policies)
+  return config
+}

@@ -1,0 +1,160 @@
+import { z } from 'zod'
+
+// The schema of config.yaml (design.md, "config.yaml"). Keys are camelCase and identical to the
+// TypeScript properties; every object is strict, so an unknown or misspelt key is an error.
+// Secrets never appear here: only the names of the environment variables that hold them (`...Env`).
+
+const port = z.number().int().min(0).max(65535)
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')
+const httpOrigin = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
+const positiveMs = z.number().int().positive()
+
+const tlsListen = z.strictObject({ cert: z.string().min(1), key: z.string().min(1) })
+
+const listen = z.strictObject({
+  host: z.string().default('0.0.0.0'),
+  port: port.default(8443),
+  tls: tlsListen.optional(),
+  /** Peers (CIDRs) whose X-Forwarded-For is kept and appended to; everyone else's is replaced. */
+  trustedProxies: z.array(z.string()).default([]),
+  /** Largest request head (Node's maxHeaderSize); larger heads get 431. */
+  maxHeaderBytes: z.number().int().min(1024).max(1048576).default(16384),
+  /** Time to receive a whole request (slow mobile uploads need minutes). */
+  requestTimeoutMs: z.number().int().min(0).default(900_000),
+  /** How long SIGTERM waits for ordinary requests before it closes what is left. */
+  shutdownGraceMs: z.number().int().min(0).default(10_000)
+})
+
+const admin = z.strictObject({
+  host: z.string().default('127.0.0.1'),
+  port: port.default(9090),
+  tokenEnv: envName.optional()
+})
+
+const store = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('memory') }),
+  z.strictObject({
+    type: z.literal('redis'),
+    redis: z.strictObject({
+      url: z.url({ protocol: /^rediss?$/ }),
+      keyPrefix: z.string().default('portcullis:'),
+      passwordEnv: envName.optional()
+    })
+  })
+])
+
+const healthCheck = z.strictObject({
+  path: z.string().startsWith('/'),
+  /** Statuses that mean healthy: 401 is the healthy answer of Exchange and Skype to an anonymous probe. */
+  expect: z.array(z.number().int().min(100).max(599)).min(1).default([401]),
+  intervalMs: positiveMs.default(5000),
+  timeoutMs: positiveMs.default(2000),
+  /** Host header of the probe; default: the host of publicUrl (what clients send). */
+  host: z.string().optional(),
+  unhealthyThreshold: z.number().int().min(1).default(2),
+  healthyThreshold: z.number().int().min(1).default(2)
+})
+
+const upstreamTls = z.strictObject({
+  caFile: z.string().optional(),
+  insecure: z.boolean().default(false),
+  serverName: z.string().optional()
+})
+
+const retry = z.strictObject({
+  maxAttempts: z.number().int().min(1).max(10).default(3),
+  /** Request bodies up to this size are kept in memory so a failed attempt can be replayed. */
+  bufferBodyBytes: z.number().int().min(0).default(1_048_576),
+  baseBackoffMs: z.number().int().min(0).default(25),
+  maxBackoffMs: z.number().int().min(0).default(250),
+  /** Retries in flight may be at most this share of the requests in flight (and at least minConcurrency). */
+  budgetPercent: z.number().min(0).max(100).default(20),
+  minConcurrency: z.number().int().min(0).default(3),
+  /** A server's Retry-After (seconds) keeps it out of rotation at most this long. */
+  retryAfterCapSeconds: z.number().int().min(0).default(60)
+})
+
+const ejection = z.strictObject({
+  consecutiveFailures: z.number().int().min(1).default(3),
+  baseMs: positiveMs.default(30_000),
+  maxMs: positiveMs.default(300_000),
+  /** Share of a pool that may be ejected at once; one server can always be ejected. */
+  maxPercent: z.number().min(0).max(100).default(67)
+})
+
+const upstream = z.strictObject({
+  servers: z.array(httpOrigin).min(1),
+  tls: upstreamTls.default({ insecure: false }),
+  healthCheck: healthCheck.optional(),
+  retry: retry.default(retry.parse({})),
+  ejection: ejection.default(ejection.parse({})),
+  connectTimeoutMs: positiveMs.default(5000),
+  /** Idle keep-alive of pooled upstream connections; below IIS's 120 s idle timeout. */
+  keepAliveMs: positiveMs.default(60_000)
+})
+
+const service = z.strictObject({ upstream: z.string().min(1) })
+
+const services = z.strictObject({
+  activesync: service.optional(),
+  ews: service.optional(),
+  autodiscover: service.optional(),
+  ucwa: service.optional()
+})
+
+const timeouts = z.strictObject({
+  /** Ordinary requests: time to the upstream's response head, and idle time between body chunks. */
+  headersMs: positiveMs.default(120_000),
+  bodyIdleMs: positiveMs.default(300_000),
+  /** ActiveSync Ping and Sync are held up to 3,600 s (HeartbeatInterval max 3,540 s, Sync Wait 59 min). */
+  activesyncLongPollMs: positiveMs.default(3_660_000),
+  /** UCWA event channel P-GETs are held up to 1,800 s. */
+  ucwaLongPollMs: positiveMs.default(1_860_000)
+})
+
+const apns = z.strictObject({
+  keyFile: z.string(),
+  keyId: z.string(),
+  teamId: z.string(),
+  topic: z.string(),
+  endpoint: httpOrigin.default('https://api.push.apple.com'),
+  caFile: z.string().optional()
+})
+
+const ens = z.strictObject({
+  enabled: z.boolean().default(false),
+  ews: z.strictObject({ upstream: z.string(), path: z.string().default('/EWS/Exchange.asmx') }).optional(),
+  callbackUrl: httpOrigin.optional(),
+  statusFrequencyMinutes: z.number().int().min(1).max(1440).default(15),
+  masterKeyEnv: envName.optional(),
+  apiTokensEnv: envName.optional(),
+  payload: z.enum(['full', 'minimal']).default('full'),
+  push: z.strictObject({
+    apns: apns.optional(),
+    fcm: z.strictObject({ serviceAccountFile: z.string(), endpoint: httpOrigin.optional() }).optional(),
+    webhook: z.strictObject({ url: httpOrigin }).optional()
+  }).default({})
+})
+
+const log = z.strictObject({
+  level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
+})
+
+export const configSchema = z.strictObject({
+  listen: listen.default(listen.parse({})),
+  publicUrl: httpOrigin,
+  admin: admin.default(admin.parse({})),
+  store: store.default({ type: 'memory' }),
+  upstreams: z.record(z.string().regex(/^[a-z][a-z0-9-]*$/, 'upstream names are lower-case letters, digits and -'), upstream),
+  services,
+  policies: z.string().optional(),
+  ens: ens.default(ens.parse({})),
+  timeouts: timeouts.default(timeouts.parse({})),
+  log: log.default({ level: 'info' })
+})
+
+export type Config = z.infer<typeof configSchema>
+export type UpstreamConfig = z.infer<typeof upstream>
+export type HealthCheckConfig = z.infer<typeof healthCheck>
+export type ServiceName = keyof z.infer<typeof services>
+export const SERVICE_NAMES: readonly ServiceName[] = ['activesync', 'ews', 'autodiscover', 'ucwa']

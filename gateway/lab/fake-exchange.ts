@@ -1,0 +1,140 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { activesyncCommand } from '../protocols/activesync-command.js'
+import { encodeWbxml, type WbxmlElement } from '../protocols/wbxml/codec.js'
+import { SimServer } from './sim-server.js'
+
+export interface FakeExchangeOptions {
+  /** How long a Ping is held before "no changes" (the real server holds up to HeartbeatInterval). */
+  pingHoldMs?: number
+}
+
+/**
+ * A simulated Exchange front end: ActiveSync (OPTIONS with the MS-AS headers, WBXML FolderSync, held
+ * Ping), EWS and POX Autodiscover, each answering 401 without credentials as IIS does.
+ */
+export function fakeExchange (name: string, options: FakeExchangeOptions = {}): SimServer & { newMail: () => number } {
+  const pingHoldMs = options.pingHoldMs ?? 60_000
+  const waitingPings = new Set<() => void>()
+  const sim = new SimServer(name, (req, res, body) => {
+    const url = new URL(req.url ?? '/', 'http://x')
+    const path = url.pathname.toLowerCase()
+    if (path === '/microsoft-server-activesync/healthcheck.htm') return text(res, 200, '200 OK')
+    if (!req.headers.authorization) return unauthorized(res)
+    if (path.startsWith('/microsoft-server-activesync')) return activesync(req, res, url.search.slice(1))
+    if (path.startsWith('/ews/')) return ews(res, body)
+    if (path.startsWith('/autodiscover/autodiscover.xml')) return autodiscover(req, res)
+    if (path.startsWith('/autodiscover/autodiscover.json')) return json(res, 200, { Protocol: 'ActiveSync', Url: `https://${req.headers.host ?? 'mail'}/Microsoft-Server-ActiveSync` })
+    text(res, 404, 'Not Found')
+  })
+
+  function activesync (req: IncomingMessage, res: ServerResponse, query: string): void {
+    if (req.method === 'OPTIONS') {
+      res.writeHead(200, {
+        allow: 'OPTIONS,POST',
+        'ms-server-activesync': '15.1',
+        'ms-asprotocolversions': '2.0,2.1,2.5,12.0,12.1,14.0,14.1,16.0,16.1',
+        'ms-asprotocolcommands': 'Sync,SendMail,SmartForward,SmartReply,GetAttachment,GetHierarchy,CreateCollection,DeleteCollection,MoveCollection,FolderSync,FolderCreate,FolderDelete,FolderUpdate,MoveItems,GetItemEstimate,MeetingResponse,Search,Settings,Ping,ItemOperations,Provision,ResolveRecipients,ValidateCert,Find',
+        public: 'OPTIONS,POST',
+        'content-length': 0
+      })
+      res.end()
+      return
+    }
+    const command = activesyncCommand(query)
+    if (command === 'FolderSync') return wbxml(res, FOLDER_SYNC)
+    if (command === 'Ping') {
+      sim.hold(res)
+      const done = (status: string): void => {
+        clearTimeout(timer)
+        waitingPings.delete(changed)
+        if (!res.destroyed) wbxml(res, { name: 'Ping:Ping', children: [{ name: 'Ping:Status', text: status }] })
+      }
+      const changed = (): void => done('2')
+      const timer = setTimeout(() => done('1'), pingHoldMs)
+      waitingPings.add(changed)
+      res.on('close', () => { clearTimeout(timer); waitingPings.delete(changed) })
+      return
+    }
+    // Other commands: an empty 200, as Exchange answers a Sync with no changes.
+    res.writeHead(200, { 'content-length': 0, 'ms-server-activesync': '15.1' })
+    res.end()
+  }
+
+  return Object.assign(sim, {
+    /** "Delivers" a mail: every held Ping answers Status 2 (changes). Returns how many were woken. */
+    newMail: (): number => {
+      const n = waitingPings.size
+      for (const wake of [...waitingPings]) wake()
+      return n
+    }
+  })
+}
+
+const FOLDER_SYNC: WbxmlElement = {
+  name: 'FolderHierarchy:FolderSync',
+  children: [
+    { name: 'FolderHierarchy:Status', text: '1' },
+    { name: 'FolderHierarchy:SyncKey', text: '1' },
+    {
+      name: 'FolderHierarchy:Changes',
+      children: [
+        { name: 'FolderHierarchy:Count', text: '2' },
+        folder('1', 'Inbox', '2'),
+        folder('2', 'Sent Items', '5')
+      ]
+    }
+  ]
+}
+
+function folder (id: string, displayName: string, type: string): WbxmlElement {
+  return {
+    name: 'FolderHierarchy:Add',
+    children: [
+      { name: 'FolderHierarchy:ServerId', text: id },
+      { name: 'FolderHierarchy:ParentId', text: '0' },
+      { name: 'FolderHierarchy:DisplayName', text: displayName },
+      { name: 'FolderHierarchy:Type', text: type }
+    ]
+  }
+}
+
+function unauthorized (res: ServerResponse): void {
+  res.writeHead(401, { 'www-authenticate': ['Negotiate', 'NTLM', 'Basic realm="mail.example.com"'], server: 'Microsoft-IIS/10.0', 'content-type': 'text/html', 'content-length': 0 })
+  res.end()
+}
+
+function wbxml (res: ServerResponse, root: WbxmlElement): void {
+  const body = encodeWbxml(root)
+  res.writeHead(200, { 'content-type': 'application/vnd.ms-sync.wbxml', 'ms-server-activesync': '15.1', 'content-length': body.length })
+  res.end(body)
+}
+
+function ews (res: ServerResponse, body: Buffer): void {
+  // The operation is the first element inside soap:Body (GetFolder, FindItem, ...).
+  const action = /<(?:[\w-]+:)?Body[^>]*>\s*<(?:[\w-]+:)?(\w+)/.exec(body.toString('utf8'))?.[1] ?? 'Unknown'
+  const xml = '<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/">' +
+    '<s:Header><h:ServerVersionInfo xmlns:h="http://schemas.microsoft.com/exchange/services/2006/types" MajorVersion="15" MinorVersion="1" MajorBuildNumber="2507" MinorBuildNumber="6" Version="V2017_07_11"/></s:Header>' +
+    `<s:Body><m:${action}Response xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages"><m:ResponseMessages><m:${action}ResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode></m:${action}ResponseMessage></m:ResponseMessages></m:${action}Response></s:Body></s:Envelope>`
+  res.writeHead(200, { 'content-type': 'text/xml; charset=utf-8', 'content-length': Buffer.byteLength(xml) })
+  res.end(xml)
+}
+
+function autodiscover (req: IncomingMessage, res: ServerResponse): void {
+  const host = req.headers.host ?? 'mail.example.com'
+  const xml = '<?xml version="1.0" encoding="utf-8"?><Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006">' +
+    '<Response xmlns="http://schemas.microsoft.com/exchange/autodiscover/mobilesync/responseschema/2006"><Culture>en:us</Culture>' +
+    `<Action><Settings><Server><Type>MobileSync</Type><Url>https://${host}/Microsoft-Server-ActiveSync</Url><Name>https://${host}/Microsoft-Server-ActiveSync</Name></Server></Settings></Action></Response></Autodiscover>`
+  res.writeHead(200, { 'content-type': 'text/xml; charset=utf-8', 'content-length': Buffer.byteLength(xml) })
+  res.end(xml)
+}
+
+function text (res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) })
+  res.end(body)
+}
+
+function json (res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value)
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
+  res.end(body)
+}

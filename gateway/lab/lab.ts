@@ -1,0 +1,83 @@
+import { parseConfig } from '../config/load.js'
+import { createLogger } from '../observability/log.js'
+import { startGateway } from '../server/gateway.js'
+import { stopOnSignal } from '../server/signals.js'
+import { fakeExchange } from './fake-exchange.js'
+import { fakeSkypeFrontEnd } from './fake-skype.js'
+import type { SimServer } from './sim-server.js'
+
+export interface LabOptions {
+  port: number
+  adminPort: number
+}
+
+/** Starts the simulated servers on ephemeral ports: two Exchange servers and a Skype pool of three, fe03 broken. */
+export async function startLabUpstreams (): Promise<{ exchange: SimServer[], skype: SimServer[], close: () => Promise<void> }> {
+  const exchange = [fakeExchange('exch01'), fakeExchange('exch02')]
+  const skype = [fakeSkypeFrontEnd('fe01'), fakeSkypeFrontEnd('fe02'), fakeSkypeFrontEnd('fe03')]
+  ;(skype[2] as SimServer).mode = 'iis-503' // the incident: one front end's IIS app pool is stopped
+  await Promise.all([...exchange, ...skype].map(s => s.listen()))
+  return { exchange, skype, close: async () => { await Promise.all([...exchange, ...skype].map(s => s.close())) } }
+}
+
+export function labConfigYaml (exchange: SimServer[], skype: SimServer[], port: number, adminPort: number): string {
+  return `# portcullis lab: generated configuration
+listen: { host: 127.0.0.1, port: ${port} }
+publicUrl: http://127.0.0.1:${port}
+admin: { host: 127.0.0.1, port: ${adminPort}, tokenEnv: PORTCULLIS_ADMIN_TOKEN }
+upstreams:
+  exchange:
+    servers: [${exchange.map(s => s.url).join(', ')}]
+    healthCheck: { path: /Microsoft-Server-ActiveSync, expect: [401], intervalMs: 2000, timeoutMs: 1000 }
+  skype:
+    servers: [${skype.map(s => s.url).join(', ')}]
+    healthCheck: { path: /ucwa/v1/applications, expect: [401], intervalMs: 2000, timeoutMs: 1000 }
+services:
+  activesync: { upstream: exchange }
+  ews: { upstream: exchange }
+  autodiscover: { upstream: exchange }
+  ucwa: { upstream: skype }
+`
+}
+
+/** `portcullis lab`: the gateway against simulated Exchange and Skype servers, with curl commands to try. */
+export async function runLab (options: LabOptions): Promise<void> {
+  process.env.PORTCULLIS_ADMIN_TOKEN ??= 'lab-admin-token'
+  const upstreams = await startLabUpstreams()
+  const config = parseConfig(labConfigYaml(upstreams.exchange, upstreams.skype, options.port, options.adminPort), '<lab>')
+  const log = createLogger(process.env.PORTCULLIS_LOG_LEVEL ?? 'warn')
+  const gateway = await startGateway(config, log)
+  const g = gateway.url
+  const a = gateway.adminUrl
+  process.stdout.write(`
+Portcullis lab is running.
+  gateway  ${g}
+  admin    ${a}   (admin token: ${process.env.PORTCULLIS_ADMIN_TOKEN})
+  exchange ${upstreams.exchange.map(s => `${s.name}=${s.url}`).join('  ')}
+  skype    ${upstreams.skype.map(s => `${s.name}=${s.url}${s.mode === 'iis-503' ? ' (broken: IIS 503)' : ''}`).join('  ')}
+
+Try:
+  # ActiveSync discovery: 401 without credentials, then the MS-AS headers
+  curl -si -X OPTIONS ${g}/Microsoft-Server-ActiveSync
+  curl -si -X OPTIONS -u alice:secret ${g}/Microsoft-Server-ActiveSync
+  # FolderSync (WBXML answer; pipe through wbxml2xml to read it)
+  curl -s -u alice:secret -H 'Content-Type: application/vnd.ms-sync.wbxml' -H 'MS-ASProtocolVersion: 14.1' \\
+       --data-binary @/dev/null '${g}/Microsoft-Server-ActiveSync?Cmd=FolderSync&User=alice&DeviceId=LAB1&DeviceType=iPhone' | xxd | head
+  # A held Ping (the lab's Exchange answers after 60 s, or Ctrl-C)
+  curl -si -u alice:secret -X POST '${g}/Microsoft-Server-ActiveSync?Cmd=Ping&User=alice&DeviceId=LAB1&DeviceType=iPhone'
+  # EWS and Autodiscover
+  curl -si -u alice:secret -H 'Content-Type: text/xml' --data '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><GetFolder/></s:Body></s:Envelope>' ${g}/EWS/Exchange.asmx
+  curl -si -u alice:secret -H 'Content-Type: text/xml' --data '<Autodiscover/>' ${g}/autodiscover/autodiscover.xml
+  # Skype sign-in: fe03 answers 503 like a stopped IIS app pool; every request still gets 401/201
+  for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{http_code}\\n' -X POST -H 'Content-Type: application/json' --data '{"UserAgent":"lab","EndpointId":"1"}' ${g}/ucwa/v1/applications; done
+  curl -s -H 'Authorization: Bearer cwt=lab' -H 'Content-Type: application/json' --data '{"UserAgent":"lab","EndpointId":"1"}' ${g}/ucwa/oauth/v1/applications
+  # What the gateway thinks of its servers (fe03 ejected / failing checks), and the metrics
+  curl -s -H 'Authorization: Bearer ${process.env.PORTCULLIS_ADMIN_TOKEN}' ${a}/api/upstreams
+  curl -s ${a}/metrics | grep portcullis_upstream
+  curl -si ${g}/owa/   # not published: 404, reaches nobody
+
+Ctrl-C stops the lab.
+`)
+  await stopOnSignal(gateway)
+  await upstreams.close()
+}

@@ -1,0 +1,56 @@
+import type { IncomingMessage } from 'node:http'
+import { Readable } from 'node:stream'
+
+/**
+ * The request body as the attempt loop needs it. Bodies up to the replay limit are read into memory
+ * so a failed attempt can be replayed on another server (Envoy keeps 1 MiB, nginx buffers by default);
+ * larger ones stream straight through and cannot be replayed once sent (README, "Retries").
+ */
+export type RequestBody =
+  | { kind: 'none' }
+  | { kind: 'buffered', data: Buffer }
+  | { kind: 'streamed', stream: Readable }
+
+export async function readRequestBody (req: IncomingMessage, limit: number): Promise<RequestBody> {
+  const lengthHeader = req.headers['content-length']
+  const chunked = req.headers['transfer-encoding'] !== undefined
+  if (!chunked && (lengthHeader === undefined || lengthHeader === '0')) {
+    return { kind: 'none' }
+  }
+  if (!chunked && Number(lengthHeader) > limit) return { kind: 'streamed', stream: req }
+  if (!chunked) return { kind: 'buffered', data: await readAll(req) }
+  return readChunked(req, limit)
+}
+
+function readAll (req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.once('end', () => resolve(chunks.length === 1 ? chunks[0] as Buffer : Buffer.concat(chunks)))
+    req.once('error', reject)
+    req.once('close', () => { if (!req.complete) reject(new Error('client closed the request body')) })
+  })
+}
+
+/** Chunked bodies have no announced length: buffer up to the limit, then stream the rest. */
+async function readChunked (req: IncomingMessage, limit: number): Promise<RequestBody> {
+  const iterator = req[Symbol.asyncIterator]() as AsyncIterator<Buffer>
+  const prefix: Buffer[] = []
+  let size = 0
+  while (true) {
+    const { value, done } = await iterator.next()
+    if (done) return size === 0 ? { kind: 'none' } : { kind: 'buffered', data: Buffer.concat(prefix) }
+    prefix.push(value)
+    size += value.length
+    if (size > limit) break
+  }
+  async function * rest (): AsyncGenerator<Buffer> {
+    yield * prefix
+    while (true) {
+      const { value, done } = await iterator.next()
+      if (done) return
+      yield value
+    }
+  }
+  return { kind: 'streamed', stream: Readable.from(rest(), { objectMode: false }) }
+}

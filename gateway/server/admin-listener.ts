@@ -1,0 +1,45 @@
+import { timingSafeEqual } from 'node:crypto'
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
+import type { Logger } from '../observability/log.js'
+import type { Metrics } from '../observability/metrics.js'
+import type { UpstreamPool } from '../upstream/pool.js'
+
+export interface AdminDeps {
+  metrics: Metrics
+  log: Logger
+  pools: ReadonlyMap<string, UpstreamPool>
+  /** Bearer token of the admin API; without one the API answers 403 (health and metrics stay open). */
+  token: string | undefined
+  ready: () => boolean
+}
+
+/**
+ * The admin listener (keep it off the public interface): health and readiness for the load balancer,
+ * /metrics for Prometheus, and the token-protected API.
+ */
+export function createAdminServer (deps: AdminDeps) {
+  const app = Fastify({ loggerInstance: deps.log.child({ listener: 'admin' }), disableRequestLogging: true })
+  app.get('/healthz', async () => ({ status: 'serving' }))
+  app.get('/readyz', async (_req, reply) => {
+    const ready = deps.ready()
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready' })
+  })
+  app.get('/metrics', async (_req, reply) => {
+    reply.header('content-type', deps.metrics.registry.contentType)
+    return deps.metrics.registry.metrics()
+  })
+  app.register(async api => {
+    api.addHook('onRequest', async (req, reply) => requireToken(req, reply, deps.token))
+    api.get('/api/upstreams', async () => ({ upstreams: [...deps.pools.values()].map(p => p.snapshot()) }))
+  })
+  return app
+}
+
+async function requireToken (req: FastifyRequest, reply: FastifyReply, token: string | undefined): Promise<void> {
+  if (!token) return reply.code(403).send({ error: 'admin API disabled: set admin.tokenEnv' })
+  const given = Buffer.from((req.headers.authorization ?? '').replace(/^Bearer\s+/i, ''))
+  const expected = Buffer.from(token)
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'bad or missing bearer token' })
+  }
+}

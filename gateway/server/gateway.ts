@@ -1,0 +1,98 @@
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { LoadedConfig } from '../config/load.js'
+import type { Logger } from '../observability/log.js'
+import { Metrics } from '../observability/metrics.js'
+import { HealthChecker } from '../upstream/health-check.js'
+import { UpstreamPool } from '../upstream/pool.js'
+import { createAdminServer } from './admin-listener.js'
+import { createMainServer } from './main-listener.js'
+import { ProxyHandler } from './proxy-handler.js'
+
+/** A running gateway: both listeners, the upstream pools and their health checks. */
+export interface Gateway {
+  readonly pools: ReadonlyMap<string, UpstreamPool>
+  readonly metrics: Metrics
+  /** Where the listeners ended up (port 0 in the config picks a free one). */
+  readonly url: string
+  readonly adminUrl: string
+  stop: () => Promise<void>
+}
+
+/** Builds and starts a gateway; never touches process signals (the CLI does). */
+export async function startGateway (config: LoadedConfig, log: Logger): Promise<Gateway> {
+  const metrics = new Metrics()
+  const pools = new Map<string, UpstreamPool>()
+  for (const [name, upstream] of Object.entries(config.upstreams)) pools.set(name, new UpstreamPool(name, upstream, metrics, log))
+  const publicHost = new URL(config.publicUrl).host
+  const checkers = [...pools.values()].flatMap(pool => pool.config.healthCheck ? [new HealthChecker(pool, pool.config.healthCheck, publicHost)] : [])
+
+  const handler = new ProxyHandler({ config, pools, metrics, log })
+  const main = createMainServer(config, handler.handle, log)
+  let ready = false
+  const admin = createAdminServer({ metrics, log, pools, token: config.admin.tokenEnv ? process.env[config.admin.tokenEnv] : undefined, ready: () => ready })
+
+  await listen(main, config.listen.port, config.listen.host)
+  await admin.listen({ port: config.admin.port, host: config.admin.host })
+  for (const checker of checkers) checker.start()
+  ready = true
+  const scheme = config.listen.tls ? 'https' : 'http'
+  const url = `${scheme}://${hostFor((main.address() as AddressInfo))}`
+  const adminUrl = `http://${hostFor(admin.server.address() as AddressInfo)}`
+  log.info({ url, adminUrl, upstreams: [...pools.keys()] }, 'gateway listening')
+
+  let stopping: Promise<void> | undefined
+  const stop = (): Promise<void> => {
+    stopping ??= shutdown({ main, admin, handler, pools, checkers, log, graceMs: config.listen.shutdownGraceMs, setUnready: () => { ready = false } })
+    return stopping
+  }
+  return { pools, metrics, url, adminUrl, stop }
+}
+
+interface ShutdownParts {
+  main: Server
+  admin: ReturnType<typeof createAdminServer>
+  handler: ProxyHandler
+  pools: Map<string, UpstreamPool>
+  checkers: HealthChecker[]
+  log: Logger
+  graceMs: number
+  setUnready: () => void
+}
+
+/**
+ * Graceful stop: refuse new connections, let ordinary requests finish within the grace period, end
+ * held long-polls cleanly (a Ping gets "no changes", so the device pings again elsewhere), then close.
+ */
+async function shutdown (p: ShutdownParts): Promise<void> {
+  p.setUnready()
+  p.log.info({ inFlight: p.handler.inFlight.size }, 'shutting down')
+  const closed = new Promise<void>(resolve => p.main.close(() => resolve()))
+  p.main.closeIdleConnections()
+  for (const checker of p.checkers) checker.stop()
+  const deadline = Date.now() + p.graceMs
+  const ordinaryLeft = (): number => [...p.handler.inFlight].filter(ctx => ctx.longPollMs === undefined).length
+  while (ordinaryLeft() > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 50))
+  for (const ctx of p.handler.inFlight) {
+    if (ctx.interrupt) ctx.interrupt()
+    else if (!ctx.res.writableFinished) ctx.res.destroy()
+  }
+  await new Promise(resolve => setTimeout(resolve, 20)) // let interrupted answers flush
+  p.main.closeAllConnections()
+  await closed
+  await Promise.all([...p.pools.values()].map(pool => pool.destroy()))
+  await p.admin.close()
+  p.log.info('stopped')
+  p.log.flush()
+}
+
+function listen (server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => { server.off('error', reject); resolve() })
+  })
+}
+
+function hostFor (addr: AddressInfo): string {
+  return addr.family === 'IPv6' ? `[${addr.address}]:${addr.port}` : `${addr.address}:${addr.port}`
+}

@@ -1,0 +1,186 @@
+import { BlockList, isIPv4 } from 'node:net'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
+import type { Client } from 'undici'
+import type { LoadedConfig } from '../config/load.js'
+import type { ServiceName } from '../config/schema.js'
+import type { Logger } from '../observability/log.js'
+import { statusClass, type Metrics } from '../observability/metrics.js'
+import { activesyncCommand } from '../protocols/activesync-command.js'
+import { answer, PING_STATUS_EXPIRED } from '../proxy/answers.js'
+import { createContext, type ProxyContext } from '../proxy/context.js'
+import { forward, type ForwardDeps, type ForwardRequest } from '../proxy/forward.js'
+import { authScheme, upstreamRequestHeaders } from '../proxy/headers.js'
+import { longPollTimeout } from '../proxy/long-poll.js'
+import { readRequestBody } from '../proxy/request-body.js'
+import { canonicalTarget } from '../routing/normalize-path.js'
+import { ALLOWED_METHODS, serviceForPath } from '../routing/services.js'
+import { createPinnedClient } from '../upstream/dispatcher.js'
+import type { UpstreamPool } from '../upstream/pool.js'
+import type { UpstreamServer } from '../upstream/server.js'
+
+export interface ProxyHandlerDeps {
+  config: LoadedConfig
+  pools: ReadonlyMap<string, UpstreamPool>
+  metrics: Metrics
+  log: Logger
+  /** Requests for paths that are not proxied (the ENS API) go here; absent → 404. */
+  fallback?: (req: IncomingMessage, res: ServerResponse) => void
+}
+
+interface Pinned { server: UpstreamServer, client: Client }
+
+/**
+ * The request pipeline of the main listener: canonical target → service → identify → forward, with one
+ * log line and the request metrics when the answer is done. Requests in flight are tracked so that
+ * shutdown can wait for ordinary ones and end held long-polls cleanly.
+ */
+export class ProxyHandler {
+  readonly inFlight = new Set<ProxyContext>()
+  readonly #deps: ProxyHandlerDeps
+  readonly #forwardDeps: ForwardDeps
+  readonly #trusted: BlockList
+  readonly #proto: string
+  readonly #pinned = new WeakMap<Socket, Pinned>()
+  readonly #counters = new Map<string, { inc: () => void }>()
+
+  constructor (deps: ProxyHandlerDeps) {
+    this.#deps = deps
+    const { timeouts, listen } = deps.config
+    this.#forwardDeps = { metrics: deps.metrics, log: deps.log, headersTimeoutMs: timeouts.headersMs, bodyIdleTimeoutMs: timeouts.bodyIdleMs }
+    this.#proto = listen.tls ? 'https' : 'http'
+    this.#trusted = new BlockList()
+    for (const cidr of listen.trustedProxies) {
+      const [addr = '', bits] = cidr.split('/')
+      const type = isIPv4(addr) ? 'ipv4' : 'ipv6'
+      this.#trusted.addSubnet(addr, bits === undefined ? (type === 'ipv4' ? 32 : 128) : Number(bits), type)
+    }
+  }
+
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const ctx = createContext(req, res)
+    this.inFlight.add(ctx)
+    res.once('close', () => this.#done(ctx))
+    this.#run(ctx).catch(err => {
+      this.#deps.log.error({ err, service: ctx.service }, 'request failed inside the gateway')
+      answer(res, 500, ctx.service, 'Internal gateway error')
+    })
+  }
+
+  async #run (ctx: ProxyContext): Promise<void> {
+    const { req, res } = ctx
+    const target = canonicalTarget(req.url ?? '')
+    if (!target.ok) return answer(res, 400, undefined, `Bad request: ${target.reason}`)
+    if (hasDuplicateHost(req.rawHeaders)) return answer(res, 400, undefined, 'Bad request: more than one Host header')
+    ctx.path = target.path
+    ctx.query = target.query
+    const service = serviceForPath(target.path, req.headers.host)
+    const published = service && this.#deps.config.services[service]
+    if (!service || !published) {
+      if (this.#deps.fallback) return this.#deps.fallback(req, res)
+      return answer(res, 404, undefined, 'Not found')
+    }
+    ctx.service = service
+    if (!ALLOWED_METHODS[service].has(req.method ?? '')) {
+      return answer(res, 405, service, 'Method not allowed', { allow: [...ALLOWED_METHODS[service]].join(', ') })
+    }
+    if (service === 'activesync') ctx.command = activesyncCommand(target.query)
+    ctx.longPollMs = longPollTimeout(service, ctx.command, target.path.toLowerCase(), this.#deps.config.timeouts)
+    if (ctx.longPollMs !== undefined) this.#deps.metrics.longPollsInFlight.inc({ service })
+
+    const pool = this.#deps.pools.get(published.upstream) as UpstreamPool
+    ctx.upstream = pool.name
+    const body = await readRequestBody(req, pool.config.retry.bufferBodyBytes)
+    const request: ForwardRequest = {
+      method: req.method as string,
+      headers: upstreamRequestHeaders(req.headers, this.#forwardedFor(req), this.#proto),
+      body
+    }
+    const pinned = this.#pinnedFor(req, pool)
+    if (pinned) request.pinned = { server: pinned.server, dispatcher: pinned.client }
+    await forward(ctx, pool, request, this.#forwardDeps)
+    if (!res.headersSent && !res.destroyed) this.#answerInterrupted(ctx)
+  }
+
+  /** NTLM and Negotiate authenticate the connection: give this client connection its own upstream one. */
+  #pinnedFor (req: IncomingMessage, pool: UpstreamPool): Pinned | undefined {
+    const socket = req.socket
+    const existing = this.#pinned.get(socket)
+    if (existing) return existing
+    const scheme = authScheme(req.headers.authorization)
+    if (scheme !== 'ntlm' && scheme !== 'negotiate') return undefined
+    const server = pool.pick(new Set())
+    if (!server) return undefined
+    const pinned = { server, client: createPinnedClient(server.origin, pool.options) }
+    this.#pinned.set(socket, pinned)
+    socket.once('close', () => { pinned.client.destroy().catch(() => {}) })
+    return pinned
+  }
+
+  #forwardedFor (req: IncomingMessage): string {
+    const peer = req.socket.remoteAddress ?? ''
+    const incoming = req.headers['x-forwarded-for']
+    if (incoming && peer && this.#trusted.check(peer, isIPv4(peer) ? 'ipv4' : 'ipv6')) return `${incoming}, ${peer}`
+    return peer
+  }
+
+  /** Shutdown ended a held request: a Ping gets "heartbeat expired" so the device just pings again. */
+  #answerInterrupted (ctx: ProxyContext): void {
+    ctx.note = 'ended by shutdown'
+    const headers = { connection: 'close' }
+    if (ctx.service === 'activesync' && ctx.command === 'Ping') {
+      ctx.res.writeHead(200, { ...headers, 'content-type': 'application/vnd.ms-sync.wbxml', 'content-length': PING_STATUS_EXPIRED.length })
+      ctx.res.end(PING_STATUS_EXPIRED)
+      return
+    }
+    answer(ctx.res, 503, ctx.service, 'Gateway restarting, please retry', { ...headers, 'retry-after': '1' })
+  }
+
+  #done (ctx: ProxyContext): void {
+    this.inFlight.delete(ctx)
+    const { res, service } = ctx
+    const status = res.headersSent ? res.statusCode : 0
+    const label = service ?? 'none'
+    const durationMs = performance.now() - ctx.startedAt
+    if (ctx.longPollMs !== undefined) {
+      this.#deps.metrics.longPollsInFlight.dec({ service: label })
+    } else if (service) {
+      this.#deps.metrics.requestDuration.observe({ service }, durationMs / 1000)
+    }
+    this.#counter(label, status).inc()
+    this.#deps.log.info({
+      service: label,
+      command: ctx.command,
+      method: ctx.req.method,
+      path: ctx.path, // never the query: it can carry credentials (ENS creds)
+      status,
+      upstream: ctx.upstream,
+      server: ctx.server,
+      attempts: ctx.attempts,
+      durationMs: Math.round(durationMs * 10) / 10,
+      client: ctx.clientIp,
+      completed: res.writableFinished,
+      ...(ctx.note ? { note: ctx.note } : {})
+    }, 'request')
+  }
+
+  #counter (service: ServiceName | 'none', status: number): { inc: () => void } {
+    const cls = status === 0 ? 'aborted' : statusClass(status)
+    const key = service + cls
+    let counter = this.#counters.get(key)
+    if (!counter) {
+      counter = this.#deps.metrics.requests.labels({ service, status_class: cls })
+      this.#counters.set(key, counter)
+    }
+    return counter
+  }
+}
+
+function hasDuplicateHost (raw: string[]): boolean {
+  let seen = 0
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    if (name.length === 4 && name.toLowerCase() === 'host' && ++seen > 1) return true
+  }
+  return false
+}

@@ -1,0 +1,63 @@
+import type { HealthCheckConfig } from '../config/schema.js'
+import type { UpstreamPool } from './pool.js'
+import type { UpstreamServer } from './server.js'
+
+/**
+ * Active health checks: an anonymous GET per server every interval. Exchange and Skype answer it with
+ * 401 when healthy (reference/ucwa.md §4.2), a broken IIS app pool with an HTTP.sys 503. Probes go to
+ * each server directly with the published Host header, on the server's own connection pool.
+ */
+export class HealthChecker {
+  readonly #pool: UpstreamPool
+  readonly #check: HealthCheckConfig
+  readonly #host: string
+  readonly #timers = new Set<NodeJS.Timeout>()
+  #stopped = false
+
+  constructor (pool: UpstreamPool, check: HealthCheckConfig, defaultHost: string) {
+    this.#pool = pool
+    this.#check = check
+    this.#host = check.host ?? defaultHost
+  }
+
+  start (): void {
+    for (const server of this.#pool.servers) void this.#loop(server)
+  }
+
+  stop (): void {
+    this.#stopped = true
+    for (const t of this.#timers) clearTimeout(t)
+    this.#timers.clear()
+  }
+
+  async #loop (server: UpstreamServer): Promise<void> {
+    if (this.#stopped) return
+    const { healthy, detail } = await this.probe(server)
+    if (this.#stopped) return
+    this.#pool.recordProbe(server, healthy, detail)
+    // Jitter keeps the probes of many servers from lining up.
+    const delay = this.#check.intervalMs * (0.9 + Math.random() * 0.2)
+    const timer = setTimeout(() => { this.#timers.delete(timer); void this.#loop(server) }, delay)
+    timer.unref()
+    this.#timers.add(timer)
+  }
+
+  async probe (server: UpstreamServer): Promise<{ healthy: boolean, detail: string }> {
+    try {
+      const res = await server.dispatcher.request({
+        path: this.#check.path,
+        method: 'GET',
+        headers: { host: this.#host, 'user-agent': 'Portcullis-HealthCheck/1.0' },
+        headersTimeout: this.#check.timeoutMs,
+        bodyTimeout: this.#check.timeoutMs,
+        signal: AbortSignal.timeout(this.#check.timeoutMs)
+      })
+      await res.body.dump()
+      const healthy = this.#check.expect.includes(res.statusCode)
+      const serverHeader = res.headers.server
+      return { healthy, detail: `probe answered ${res.statusCode}${serverHeader ? ` (${String(serverHeader)})` : ''}` }
+    } catch (err) {
+      return { healthy: false, detail: `probe failed: ${(err as NodeJS.ErrnoException).code ?? (err as Error).name}` }
+    }
+  }
+}
