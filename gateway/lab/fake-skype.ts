@@ -34,7 +34,12 @@ export function fakeSkypeFrontEnd (name: string, options: FakeSkypeOptions = {})
       return
     }
     if (req.method === 'POST' && /\/ucwa\/(oauth\/)?v1\/applications$/.test(path)) {
-      const request = JSON.parse(body.toString('utf8') || '{}') as { EndpointId?: string, endpointId?: string }
+      let request: { EndpointId?: string, endpointId?: string }
+      try {
+        request = JSON.parse(body.toString('utf8') || '{}') as typeof request
+      } catch {
+        return json(res, 400, { code: 'BadRequest', message: 'body is not JSON' })
+      }
       return json(res, 201, {
         _links: { self: { href: '/ucwa/oauth/v1/applications/103645603125' }, events: { href: '/ucwa/oauth/v1/applications/103645603125/events?ack=1' } },
         endpointId: request.EndpointId ?? request.endpointId ?? null,

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer as createTlsServer } from 'node:https'
 import type { AddressInfo, Socket } from 'node:net'
 
 /** What a simulated server saw: enough for tests to check routing, headers and bodies. */
@@ -29,9 +30,13 @@ export class SimServer {
   readonly #sockets = new Set<Socket>()
   readonly #held = new Set<ServerResponse>()
 
-  constructor (name: string, handler: SimHandler) {
+  readonly #scheme: string
+
+  constructor (name: string, handler: SimHandler, tls?: { cert: string, key: string }) {
     this.name = name
-    this.#server = createServer({ keepAliveTimeout: 120_000, requestTimeout: 0 }, (req, res) => {
+    this.#scheme = tls ? 'https' : 'http'
+    const options = { keepAliveTimeout: 120_000, requestTimeout: 0, ...tls }
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
       const chunks: Buffer[] = []
       req.on('data', (c: Buffer) => chunks.push(c))
       req.on('end', () => {
@@ -39,7 +44,8 @@ export class SimServer {
         this.received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, bodyLength: body.length, bodySha256: createHash('sha256').update(body).digest('hex') })
         this.#dispatch(req, res, body, handler)
       })
-    })
+    }
+    this.#server = tls ? createTlsServer(options, onRequest) : createServer(options, onRequest)
     this.#server.on('connection', socket => {
       this.#sockets.add(socket)
       socket.on('close', () => this.#sockets.delete(socket))
@@ -75,7 +81,7 @@ export class SimServer {
 
   get url (): string {
     const addr = this.#server.address() as AddressInfo
-    return `http://127.0.0.1:${addr.port}`
+    return `${this.#scheme}://127.0.0.1:${addr.port}`
   }
 
   async close (): Promise<void> {

@@ -18,7 +18,8 @@ export interface AdminDeps {
  * /metrics for Prometheus, and the token-protected API.
  */
 export function createAdminServer (deps: AdminDeps) {
-  const app = Fastify({ loggerInstance: deps.log.child({ listener: 'admin' }), disableRequestLogging: true })
+  // warn level: the admin listener's own per-request info lines (scrapes every 15 s) are noise
+  const app = Fastify({ loggerInstance: deps.log.child({ listener: 'admin' }, { level: 'warn' }) })
   app.get('/healthz', async () => ({ status: 'serving' }))
   app.get('/readyz', async (_req, reply) => {
     const ready = deps.ready()
