@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util'
 import { ConfigError } from './config/problems.js'
-import { loadConfig } from './config/load.js'
+import { configWarnings, loadConfig } from './config/load.js'
 import { createLogger } from './observability/log.js'
 import { startGateway } from './server/gateway.js'
 import { stopOnSignal } from './server/signals.js'
@@ -48,6 +48,7 @@ function check (file: string): number {
     const config = loadConfig(file)
     const upstreams = Object.entries(config.upstreams).map(([name, u]) => `${name} (${u.servers.length})`).join(', ')
     const services = Object.entries(config.services).map(([name, s]) => `${name}→${s.upstream}`).join(', ')
+    for (const warning of configWarnings(config)) process.stdout.write(`${file}: warning: ${warning}\n`)
     process.stdout.write(`${file}: ok; upstreams: ${upstreams}; services: ${services || 'none'}\n`)
     return 0
   } catch (err) {
@@ -67,6 +68,7 @@ async function start (file: string): Promise<number> {
     return 1
   }
   const log = createLogger(config.log.level)
+  for (const warning of configWarnings(config)) log.warn(warning)
   const gateway = await startGateway(config, log)
   await stopOnSignal(gateway)
   return 0

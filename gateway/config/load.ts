@@ -49,6 +49,19 @@ export function loadConfig (file: string): LoadedConfig {
   return parseConfig(text, file)
 }
 
+/** Things that work but probably not as the admin meant (printed by `check` and at start). */
+export function configWarnings (config: Config): string[] {
+  const warnings: string[] = []
+  if (config.admin.tokenEnv && !process.env[config.admin.tokenEnv]) {
+    warnings.push(`admin.tokenEnv: environment variable ${config.admin.tokenEnv} is not set; the admin API stays disabled`)
+  }
+  if (!config.admin.tokenEnv) warnings.push('admin.tokenEnv is not set; the admin API stays disabled')
+  for (const [name, upstream] of Object.entries(config.upstreams)) {
+    if (upstream.tls.insecure) warnings.push(`upstreams.${name}.tls.insecure: upstream certificates are not verified`)
+  }
+  return warnings
+}
+
 /** Validates config text; relative paths resolve against the folder of `file`. */
 export function parseConfig (text: string, file: string): LoadedConfig {
   const { doc, lines, problems } = parseYaml(text, file)
@@ -72,9 +85,6 @@ function crossCheck (config: Config): Array<[PropertyKey[], string]> {
   }
   if (config.ens.enabled && config.ens.ews && !config.upstreams[config.ens.ews.upstream]) {
     found.push([['ens', 'ews', 'upstream'], `no upstream named "${config.ens.ews.upstream}"`])
-  }
-  if (config.admin.tokenEnv && !process.env[config.admin.tokenEnv]) {
-    found.push([['admin', 'tokenEnv'], `environment variable ${config.admin.tokenEnv} is not set`])
   }
   if (config.ens.enabled) {
     found.push([['ens', 'enabled'], 'ENS is not available in this build yet (issue #5); set enabled: false'])

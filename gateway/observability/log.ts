@@ -8,7 +8,7 @@ export type { Logger }
  * mistake. The ENS `creds` query parameter is kept out by logging paths without their query.
  */
 export function createLogger (level: string, destination?: DestinationStream): Logger {
-  const dest = destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 })
+  const dest = destination ?? pino.destination({ dest: 1, sync: false })
   return pino({
     level,
     base: { app: 'portcullis' },

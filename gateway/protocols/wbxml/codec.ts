@@ -11,6 +11,7 @@ export interface WbxmlElement {
 const SWITCH_PAGE = 0x00
 const END = 0x01
 const STR_I = 0x03
+const STR_T = 0x83
 const OPAQUE = 0xc3
 const WITH_CONTENT = 0x40
 
@@ -73,11 +74,13 @@ export function decodeWbxml (buf: Buffer, maxDepth = 32): WbxmlElement {
     throw new WbxmlError('mb_u_int32 too long')
   }
   byte() // version
-  mb() // public id
+  if (mb() === 0) mb() // public id 0: the id is a string-table index (libwbxml writes the DTD name)
   const charset = mb()
-  if (charset !== 0x6a) throw new WbxmlError(`unsupported charset ${charset}`)
-  const strtbl = mb()
-  pos += strtbl
+  if (charset !== 0x6a && charset !== 0 && charset !== 3) throw new WbxmlError(`unsupported charset ${charset}`) // UTF-8, unknown, US-ASCII
+  const strtblLength = mb()
+  if (pos + strtblLength > buf.length) throw new WbxmlError('string table past the end')
+  const strtbl = buf.subarray(pos, pos + strtblLength)
+  pos += strtblLength
   let page = 0
   const readElement = (depth: number): WbxmlElement => {
     if (depth > maxDepth) throw new WbxmlError('WBXML nested too deeply')
@@ -105,6 +108,12 @@ export function decodeWbxml (buf: Buffer, maxDepth = 32): WbxmlElement {
         if (end === -1) throw new WbxmlError('unterminated string')
         el.text = (el.text ?? '') + buf.toString('utf8', pos, end)
         pos = end + 1
+      } else if (next === STR_T) {
+        pos++
+        const offset = mb()
+        const end = strtbl.indexOf(0, offset)
+        if (offset >= strtbl.length || end === -1) throw new WbxmlError('bad string table reference')
+        el.text = (el.text ?? '') + strtbl.toString('utf8', offset, end)
       } else if (next === OPAQUE) {
         pos++
         const len = mb()
