@@ -67,9 +67,9 @@ const retry = z.strictObject({
   bufferBodyBytes: z.number().int().min(0).default(1_048_576),
   baseBackoffMs: z.number().int().min(0).default(25),
   maxBackoffMs: z.number().int().min(0).default(250),
-  /** Retries in flight may be at most this share of the requests in flight (and at least minConcurrency). */
+  /** Retries may be at most this share of the requests of the last 10 s, plus minRetries. */
   budgetPercent: z.number().min(0).max(100).default(20),
-  minConcurrency: z.number().int().min(0).default(3),
+  minRetries: z.number().int().min(0).default(10),
   /** A server's Retry-After (seconds) keeps it out of rotation at most this long. */
   retryAfterCapSeconds: z.number().int().min(0).default(60)
 })

@@ -42,26 +42,23 @@ export async function forward (ctx: ProxyContext, pool: UpstreamPool, request: F
   const tried = new Set<UpstreamServer>()
   let retryAfterHint = 0
   let lastFailure = 'no server available'
-  pool.active++
+  pool.retryBudget.recordRequest()
   try {
     while (ctx.attempts < retry.maxAttempts) {
-      const server = request.pinned?.server ?? pool.pick(tried)
-      if (!server) break
-      const isRetry = ctx.attempts > 0
-      if (isRetry) {
-        if (!pool.retryAllowed()) {
+      if (ctx.attempts > 0) {
+        if (!pool.retryBudget.tryAcquire()) {
           deps.log.warn({ upstream: pool.name, service: ctx.service }, 'retry budget exhausted: not replaying')
           break
         }
         await backoff(ctx.attempts, retry.baseBackoffMs, retry.maxBackoffMs)
         if (abort.signal.aborted) return
-        pool.activeRetries++
       }
+      const server = request.pinned?.server ?? pool.pick(tried)
+      if (!server) break
       tried.add(server)
       ctx.attempts++
       ctx.server = server.name
       const outcome = await attempt(ctx, pool, server, request, deps, abort.signal)
-      if (isRetry) pool.activeRetries--
       if (outcome.kind === 'done' || abort.signal.aborted) return
       lastFailure = outcome.detail
       retryAfterHint = Math.max(retryAfterHint, outcome.retryAfter ?? 0)
@@ -73,7 +70,7 @@ export async function forward (ctx: ProxyContext, pool: UpstreamPool, request: F
         return
       }
       if (outcome.kind === 'http_503') outcome.discard()
-      if (ctx.attempts < retry.maxAttempts && pool.pick(tried)) {
+      if (ctx.attempts < retry.maxAttempts && pool.hasUntried(tried)) {
         deps.metrics.upstreamRetries.inc({ upstream: pool.name, reason: outcome.kind })
         deps.log.warn({ upstream: pool.name, from: server.name, reason: outcome.kind, detail: outcome.detail, service: ctx.service, command: ctx.command }, 'failing over to another server')
       }
@@ -82,7 +79,6 @@ export async function forward (ctx: ProxyContext, pool: UpstreamPool, request: F
     const after = Math.min(Math.max(retryAfterHint, 5), retry.retryAfterCapSeconds || 5)
     answer(ctx.res, 503, ctx.service, 'Service temporarily unavailable, please retry', { 'retry-after': String(after) })
   } finally {
-    pool.active--
     ctx.interrupt = undefined
     ctx.res.off('close', onClientGone)
   }

@@ -2,6 +2,7 @@ import type { UpstreamConfig } from '../config/schema.js'
 import type { Logger } from '../observability/log.js'
 import type { Metrics } from '../observability/metrics.js'
 import { createPool, dispatcherOptions } from './dispatcher.js'
+import { RetryBudget } from './retry-budget.js'
 import { UpstreamServer, type FailureReason, type ServerSnapshot } from './server.js'
 import type { Pool } from 'undici'
 
@@ -16,9 +17,7 @@ export class UpstreamPool {
   readonly config: UpstreamConfig
   readonly servers: UpstreamServer[]
   readonly options: Pool.Options
-  /** Requests and retries in flight through this pool: the retry budget is a share of the first. */
-  active = 0
-  activeRetries = 0
+  readonly retryBudget: RetryBudget
   #next = 0
   readonly #metrics: Metrics
   readonly #log: Logger
@@ -29,6 +28,7 @@ export class UpstreamPool {
     this.#metrics = metrics
     this.#log = log
     this.options = dispatcherOptions(config)
+    this.retryBudget = new RetryBudget(config.retry.budgetPercent, config.retry.minRetries)
     this.servers = config.servers.map(origin => new UpstreamServer(origin, createPool(origin, this.options)))
     for (const server of this.servers) this.#metrics.upstreamServerUp.set({ upstream: name, server: server.name }, 1)
   }
@@ -55,10 +55,9 @@ export class UpstreamPool {
     return best ?? fallback
   }
 
-  /** May one more retry start now? At most budgetPercent of requests in flight, never below minConcurrency. */
-  retryAllowed (): boolean {
-    const { budgetPercent, minConcurrency } = this.config.retry
-    return this.activeRetries < Math.max(minConcurrency, (this.active * budgetPercent) / 100)
+  /** Is there a server this request has not tried yet? (No side effect on the rotation.) */
+  hasUntried (tried: ReadonlySet<UpstreamServer>): boolean {
+    return tried.size < this.servers.length
   }
 
   recordSuccess (server: UpstreamServer): void {
