@@ -1,14 +1,14 @@
-import { pipeline, Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Logger } from '../observability/log.js'
-import { statusClass, type Metrics } from '../observability/metrics.js'
-import { classifyError, isIdempotent, isServerLevel503, retryAfterSeconds } from '../upstream/classify.js'
+import type { Metrics } from '../observability/metrics.js'
+import { isIdempotent } from '../upstream/classify.js'
 import type { UpstreamPool } from '../upstream/pool.js'
 import type { UpstreamServer } from '../upstream/server.js'
 import { answer } from './answers.js'
 import type { ProxyContext } from './context.js'
-import { downstreamResponseHeaders } from './headers.js'
 import type { RequestBody } from './request-body.js'
+import { UpstreamAttempt, type AttemptOutcome } from './upstream-attempt.js'
 
 export interface ForwardDeps {
   metrics: Metrics
@@ -20,7 +20,8 @@ export interface ForwardDeps {
 
 export interface ForwardRequest {
   method: string
-  headers: Record<string, string | string[]>
+  /** Flat [name, value, ...] list. */
+  headers: string[]
   body: RequestBody
   /** Set for NTLM/Negotiate connections: the one upstream connection this client connection owns. */
   pinned?: { server: UpstreamServer, dispatcher: Dispatcher }
@@ -28,55 +29,72 @@ export interface ForwardRequest {
 
 /**
  * The attempt loop: send, classify, fail over, stream back. A server-level 503, a refused connection
- * or a reset before the answer moves the request to another server (body replayed from memory) with a
+ * or a reset before the answer moves the request to another server (body replayed from memory) after a
  * jittered backoff, within maxAttempts and the pool's retry budget. Nothing is retried once a byte
  * of the answer went to the client, nor a non-idempotent request the server may have processed.
  */
 export async function forward (ctx: ProxyContext, pool: UpstreamPool, request: ForwardRequest, deps: ForwardDeps): Promise<void> {
   const { retry } = pool.config
-  const replayable = request.body.kind !== 'streamed'
-  const abort = new AbortController()
-  const onClientGone = (): void => { if (!ctx.res.writableFinished) abort.abort() }
-  ctx.res.once('close', onClientGone)
-  ctx.interrupt = () => abort.abort() // shutdown: the caller answers what was interrupted
+  const replayable = request.body.kind !== 'streamed' && request.pinned === undefined
   const tried = new Set<UpstreamServer>()
+  let current: UpstreamAttempt | undefined
+  const state = { interrupted: false } // set from the client's close event, outside the loop
+  const stopCurrent = (): void => { state.interrupted = true; current?.abort() }
+  const onClientGone = (): void => { if (!ctx.res.writableFinished) stopCurrent() }
+  ctx.res.once('close', onClientGone)
+  ctx.interrupt = stopCurrent // shutdown: the caller answers what was interrupted
+  pool.retryBudget.recordRequest()
   let retryAfterHint = 0
   let lastFailure = 'no server available'
-  pool.retryBudget.recordRequest()
   try {
-    while (ctx.attempts < retry.maxAttempts) {
+    while (ctx.attempts < retry.maxAttempts && !state.interrupted) {
       if (ctx.attempts > 0) {
         if (!pool.retryBudget.tryAcquire()) {
           deps.log.warn({ upstream: pool.name, service: ctx.service }, 'retry budget exhausted: not replaying')
           break
         }
         await backoff(ctx.attempts, retry.baseBackoffMs, retry.maxBackoffMs)
-        if (abort.signal.aborted) return
+        if (state.interrupted) return
       }
       const server = request.pinned?.server ?? pool.pick(tried)
       if (!server) break
       tried.add(server)
       ctx.attempts++
       ctx.server = server.name
-      const outcome = await attempt(ctx, pool, server, request, deps, abort.signal)
-      if (outcome.kind === 'done' || abort.signal.aborted) return
-      lastFailure = outcome.detail
-      retryAfterHint = Math.max(retryAfterHint, outcome.retryAfter ?? 0)
-      const canReplay = request.pinned === undefined &&
-        (outcome.beforeSend || (replayable && (outcome.kind === 'http_503' || isIdempotent(request.method)))) &&
-        (request.body.kind !== 'streamed' || !Readable.isDisturbed(request.body.stream))
-      if (!canReplay) {
-        finishUnreplayable(ctx, outcome, deps)
-        return
-      }
-      if (outcome.kind === 'http_503') outcome.discard()
+      const outcome = await new Promise<AttemptOutcome>(resolve => {
+        // A body kept in memory lets the gateway drop a server-level 503 and answer for itself.
+        current = new UpstreamAttempt(ctx.res, replayable, resolve)
+        server.inFlight++
+        const dispatcher = request.pinned?.dispatcher ?? server.dispatcher
+        dispatcher.dispatch({
+          path: ctx.query === '' ? ctx.path : `${ctx.path}?${ctx.query}`,
+          method: request.method as Dispatcher.HttpMethod,
+          headers: request.headers,
+          body: bodyFor(request.body),
+          headersTimeout: ctx.longPollMs ?? deps.headersTimeoutMs,
+          bodyTimeout: ctx.longPollMs ?? deps.bodyIdleTimeoutMs
+        }, current)
+      })
+      server.inFlight--
+      current = undefined
+      const verdict = record(pool, server, outcome, deps)
+      if (verdict === 'done') return
+      lastFailure = `${server.name}: ${verdict.detail}`
+      if (outcome.kind === 'http_503') retryAfterHint = Math.max(retryAfterHint, outcome.retryAfter ?? 0)
+      const canReplay = outcome.kind === 'failed'
+        ? !outcome.responseStarted && request.pinned === undefined && (outcome.error.beforeSend
+            ? bodyUntouched(request.body)
+            : replayable && isIdempotent(request.method) && (outcome.error.reason !== 'timeout' || ctx.longPollMs === undefined))
+        : replayable
+      if (!canReplay) return answerUnreplayable(ctx, outcome, lastFailure)
       if (ctx.attempts < retry.maxAttempts && pool.hasUntried(tried)) {
-        deps.metrics.upstreamRetries.inc({ upstream: pool.name, reason: outcome.kind })
-        deps.log.warn({ upstream: pool.name, from: server.name, reason: outcome.kind, detail: outcome.detail, service: ctx.service, command: ctx.command }, 'failing over to another server')
+        deps.metrics.upstreamRetries.inc({ upstream: pool.name, reason: verdict.reason })
+        deps.log.warn({ upstream: pool.name, from: server.name, reason: verdict.reason, detail: verdict.detail, service: ctx.service, command: ctx.command }, 'failing over to another server')
       }
     }
+    if (state.interrupted) return
     ctx.note = `every attempt failed: ${lastFailure}`
-    const after = Math.min(Math.max(retryAfterHint, 5), retry.retryAfterCapSeconds || 5)
+    const after = Math.min(Math.max(retryAfterHint, 5), Math.max(retry.retryAfterCapSeconds, 1))
     answer(ctx.res, 503, ctx.service, 'Service temporarily unavailable, please retry', { 'retry-after': String(after) })
   } finally {
     ctx.interrupt = undefined
@@ -84,77 +102,46 @@ export async function forward (ctx: ProxyContext, pool: UpstreamPool, request: F
   }
 }
 
-type AttemptOutcome =
-  | { kind: 'done' }
-  | { kind: 'http_503', detail: string, beforeSend: false, retryAfter: number | undefined, discard: () => void, passThrough: () => void }
-  | { kind: 'connect' | 'reset' | 'timeout', detail: string, beforeSend: boolean, retryAfter?: undefined }
-
-/** One attempt on one server. Streams a good answer to the client and reports a failure otherwise. */
-async function attempt (ctx: ProxyContext, pool: UpstreamPool, server: UpstreamServer, request: ForwardRequest, deps: ForwardDeps, signal: AbortSignal): Promise<AttemptOutcome> {
-  const labels = { upstream: pool.name, server: server.name }
-  const timeout = ctx.longPollMs ?? deps.headersTimeoutMs
-  const body = request.body.kind === 'buffered' ? request.body.data : request.body.kind === 'streamed' ? request.body.stream : null
-  server.inFlight++
-  let response: Dispatcher.ResponseData
-  try {
-    response = await (request.pinned?.dispatcher ?? server.dispatcher).request({
-      path: ctx.query === '' ? ctx.path : `${ctx.path}?${ctx.query}`,
-      method: request.method as Dispatcher.HttpMethod,
-      headers: request.headers,
-      body,
-      headersTimeout: timeout,
-      bodyTimeout: ctx.longPollMs ?? deps.bodyIdleTimeoutMs,
-      signal
-    })
-  } catch (err) {
-    server.inFlight--
-    if (signal.aborted) return { kind: 'done' }
-    const failure = classifyError(err)
-    deps.metrics.upstreamRequests.inc({ ...labels, status_class: 'none', outcome: failure.reason })
-    pool.recordFailure(server, failure.reason, failure.code)
-    return { kind: failure.reason, detail: `${server.name}: ${failure.code}`, beforeSend: failure.beforeSend }
+/** Counts the attempt in metrics and server health; says whether the request is done or failed and why. */
+function record (pool: UpstreamPool, server: UpstreamServer, outcome: AttemptOutcome, deps: ForwardDeps): 'done' | { reason: string, detail: string } {
+  switch (outcome.kind) {
+    case 'answered':
+      server.counter(deps.metrics, outcome.status, 'response').inc()
+      pool.recordSuccess(server)
+      return 'done'
+    case 'aborted':
+      return 'done'
+    case 'http_503': {
+      server.counter(deps.metrics, 503, 'server_error').inc()
+      pool.recordFailure(server, 'http_503', `503 from ${outcome.serverHeader || 'server'}`, outcome.retryAfter)
+      return outcome.passedThrough ? 'done' : { reason: 'http_503', detail: '503' }
+    }
+    case 'failed':
+      server.counter(deps.metrics, 0, outcome.error.reason).inc()
+      pool.recordFailure(server, outcome.error.reason, outcome.error.code)
+      return { reason: outcome.error.reason, detail: outcome.error.code }
   }
-  const { statusCode, headers } = response
-  if (isServerLevel503(statusCode, headers)) {
-    const retryAfter = retryAfterSeconds(headers['retry-after'])
-    deps.metrics.upstreamRequests.inc({ ...labels, status_class: '5xx', outcome: 'server_error' })
-    pool.recordFailure(server, 'http_503', `503 from ${String(headers.server ?? 'server')}`, retryAfter)
-    const discard = (): void => { server.inFlight--; response.body.dump().catch(() => {}) }
-    const passThrough = (): void => sendResponse(ctx, server, response)
-    return { kind: 'http_503', detail: `${server.name}: 503`, beforeSend: false, retryAfter, discard, passThrough }
-  }
-  deps.metrics.upstreamRequests.inc({ ...labels, status_class: statusClass(statusCode), outcome: 'response' })
-  pool.recordSuccess(server)
-  sendResponse(ctx, server, response)
-  return { kind: 'done' }
 }
 
-/** Streams an upstream answer to the client; the server's in-flight count drops when it is done. */
-function sendResponse (ctx: ProxyContext, server: UpstreamServer, response: Dispatcher.ResponseData): void {
-  const { res } = ctx
-  if (res.destroyed) {
-    server.inFlight--
-    response.body.destroy()
-    return
-  }
-  res.writeHead(response.statusCode, downstreamResponseHeaders(response.headers))
-  pipeline(response.body, res, () => { server.inFlight-- })
+/** A failure that must not be replayed: 502 for a broken connection, 504 for a timeout. */
+function answerUnreplayable (ctx: ProxyContext, outcome: AttemptOutcome, detail: string): void {
+  ctx.note = `not replayable: ${detail}`
+  if (outcome.kind !== 'failed' || outcome.responseStarted) return
+  const timeout = outcome.error.reason === 'timeout'
+  answer(ctx.res, timeout ? 504 : 502, ctx.service, timeout ? 'Upstream did not answer in time' : 'Upstream connection failed')
 }
 
-/** A failure that must not be replayed: pass a 503 through as it is, map errors to 502/504. */
-function finishUnreplayable (ctx: ProxyContext, outcome: Exclude<AttemptOutcome, { kind: 'done' }>, deps: ForwardDeps): void {
-  ctx.note = `not replayable: ${outcome.detail}`
-  if (outcome.kind === 'http_503') {
-    outcome.passThrough()
-    deps.log.debug({ service: ctx.service }, 'upstream 503 passed through (body not replayable)')
-    return
-  }
-  answer(ctx.res, outcome.kind === 'timeout' ? 504 : 502, ctx.service, outcome.kind === 'timeout' ? 'Upstream did not answer in time' : 'Upstream connection failed')
+function bodyFor (body: RequestBody): Buffer | Readable | null {
+  return body.kind === 'buffered' ? body.data : body.kind === 'streamed' ? body.stream : null
+}
+
+/** A streamed body may still be sent elsewhere if the failed attempt never read from it. */
+function bodyUntouched (body: RequestBody): boolean {
+  return body.kind !== 'streamed' || !Readable.isDisturbed(body.stream)
 }
 
 function backoff (attempt: number, baseMs: number, maxMs: number): Promise<void> {
   // Full jitter (Envoy): random in [0, base × 2^(n-1)), capped.
-  const ceiling = Math.min(maxMs, baseMs * 2 ** (attempt - 1))
-  const ms = Math.random() * ceiling
+  const ms = Math.random() * Math.min(maxMs, baseMs * 2 ** (attempt - 1))
   return ms < 1 ? Promise.resolve() : new Promise(resolve => setTimeout(resolve, ms))
 }

@@ -1,9 +1,7 @@
-import type { IncomingHttpHeaders } from 'node:http'
-
-/** Hop-by-hop headers (RFC 9110 §7.6.1) plus what must never cross the gateway. */
+/** Hop-by-hop headers (RFC 9110 §7.6.1) plus what must never cross the gateway, lower-case. */
 const REQUEST_DROP = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
-  'proxy-authorization', // meant for a proxy, and we are not one to authenticate against
+  'proxy-authorization', // meant for a proxy to check, and this one does not
   'expect', // Node already answered 100-continue; undici refuses to send it
   'http2-settings', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host'
 ])
@@ -11,39 +9,63 @@ const REQUEST_DROP = new Set([
 const RESPONSE_DROP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate'])
 
 /**
- * Headers for the upstream request: the client's, Host included (Skype front ends need the published
- * host), without hop-by-hop headers or those the client's Connection header names, with
- * X-Forwarded-For/-Proto set by the gateway.
+ * Headers for the upstream request, from the client's raw headers (original case and order): Host
+ * included (Skype front ends need the published host), without hop-by-hop headers or those the
+ * client's Connection header names, plus X-Forwarded-For/-Proto set by the gateway.
  */
-export function upstreamRequestHeaders (incoming: IncomingHttpHeaders, forwardedFor: string, proto: string): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {}
-  const connection = incoming.connection
-  const listed = connection && connection !== 'keep-alive' && connection !== 'close'
-    ? new Set(connection.toLowerCase().split(',').map(s => s.trim()))
-    : undefined
-  for (const name in incoming) {
-    if (REQUEST_DROP.has(name) || listed?.has(name)) continue
-    const value = incoming[name]
-    if (value !== undefined) out[name] = value
+export function upstreamRequestHeaders (raw: string[], connection: string | undefined, forwardedFor: string, proto: string): string[] {
+  const listed = namedByConnection(connection)
+  const out: string[] = []
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    const lower = name.toLowerCase()
+    if (REQUEST_DROP.has(lower) || listed?.has(lower)) continue
+    out.push(name, raw[i + 1] as string)
   }
-  out['x-forwarded-for'] = forwardedFor
-  out['x-forwarded-proto'] = proto
+  out.push('x-forwarded-for', forwardedFor, 'x-forwarded-proto', proto)
   return out
 }
 
-/** Headers for the client: the upstream's without hop-by-hop ones. */
-export function downstreamResponseHeaders (upstream: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {}
-  const connection = upstream.connection
-  const listed = typeof connection === 'string' && connection !== 'keep-alive' && connection !== 'close'
-    ? new Set(connection.toLowerCase().split(',').map(s => s.trim()))
-    : undefined
-  for (const name in upstream) {
-    if (RESPONSE_DROP.has(name) || listed?.has(name)) continue
-    const value = upstream[name]
-    if (value !== undefined) out[name] = value
+/** The upstream's response headers for the client, and the few the attempt loop decides with. */
+export interface ResponseHeaders {
+  /** Flat [name, value, ...] list for res.writeHead, hop-by-hop headers removed. */
+  list: string[]
+  /** X-MS-ASThrottle present: ActiveSync per-user throttling, not a server fault. */
+  throttled: boolean
+  retryAfter: string | undefined
+  server: string
+}
+
+export function responseHeadersFromRaw (raw: Buffer[]): ResponseHeaders {
+  const result: ResponseHeaders = { list: [], throttled: false, retryAfter: undefined, server: '' }
+  let connection: string | undefined
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as Buffer).toString('latin1')
+    const value = (raw[i + 1] as Buffer).toString('latin1')
+    const lower = name.toLowerCase()
+    if (lower === 'connection') connection = value
+    else if (lower === 'x-ms-asthrottle') result.throttled = true
+    else if (lower === 'retry-after') result.retryAfter = value
+    else if (lower === 'server') result.server = value
+    if (RESPONSE_DROP.has(lower)) continue
+    result.list.push(name, value)
   }
-  return out
+  const listed = namedByConnection(connection)
+  if (listed) {
+    const kept: string[] = []
+    for (let i = 0; i < result.list.length; i += 2) {
+      if (!listed.has((result.list[i] as string).toLowerCase())) kept.push(result.list[i] as string, result.list[i + 1] as string)
+    }
+    result.list = kept
+  }
+  return result
+}
+
+function namedByConnection (connection: string | undefined): Set<string> | undefined {
+  if (!connection) return undefined
+  const lower = connection.toLowerCase()
+  if (lower === 'keep-alive' || lower === 'close') return undefined
+  return new Set(lower.split(',').map(s => s.trim()))
 }
 
 /** The authentication scheme of an Authorization header, lower-case ("basic", "ntlm", ...). */

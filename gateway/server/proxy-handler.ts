@@ -43,6 +43,7 @@ export class ProxyHandler {
   readonly #proto: string
   readonly #pinned = new WeakMap<Socket, Pinned>()
   readonly #counters = new Map<string, { inc: () => void }>()
+  readonly #durations = new Map<ServiceName, { observe: (seconds: number) => void }>()
 
   constructor (deps: ProxyHandlerDeps) {
     this.#deps = deps
@@ -93,7 +94,7 @@ export class ProxyHandler {
     const body = await readRequestBody(req, pool.config.retry.bufferBodyBytes)
     const request: ForwardRequest = {
       method: req.method as string,
-      headers: upstreamRequestHeaders(req.headers, this.#forwardedFor(req), this.#proto),
+      headers: upstreamRequestHeaders(req.rawHeaders, req.headers.connection, this.#forwardedFor(req), this.#proto),
       body
     }
     const pinned = this.#pinnedFor(req, pool)
@@ -145,7 +146,7 @@ export class ProxyHandler {
     if (ctx.longPollMs !== undefined) {
       this.#deps.metrics.longPollsInFlight.dec({ service: label })
     } else if (service) {
-      this.#deps.metrics.requestDuration.observe({ service }, durationMs / 1000)
+      this.#durationOf(service).observe(durationMs / 1000)
     }
     this.#counter(label, status).inc()
     this.#deps.log.info({
@@ -162,6 +163,15 @@ export class ProxyHandler {
       completed: res.writableFinished,
       ...(ctx.note ? { note: ctx.note } : {})
     }, 'request')
+  }
+
+  #durationOf (service: ServiceName): { observe: (seconds: number) => void } {
+    let histogram = this.#durations.get(service)
+    if (!histogram) {
+      histogram = this.#deps.metrics.requestDuration.labels({ service })
+      this.#durations.set(service, histogram)
+    }
+    return histogram
   }
 
   #counter (service: ServiceName | 'none', status: number): { inc: () => void } {

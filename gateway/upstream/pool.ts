@@ -29,7 +29,7 @@ export class UpstreamPool {
     this.#log = log
     this.options = dispatcherOptions(config)
     this.retryBudget = new RetryBudget(config.retry.budgetPercent, config.retry.minRetries)
-    this.servers = config.servers.map(origin => new UpstreamServer(origin, createPool(origin, this.options)))
+    this.servers = config.servers.map(origin => new UpstreamServer(name, origin, createPool(origin, this.options)))
     for (const server of this.servers) this.#metrics.upstreamServerUp.set({ upstream: name, server: server.name }, 1)
   }
 

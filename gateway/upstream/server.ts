@@ -1,4 +1,5 @@
 import type { Pool } from 'undici'
+import { statusClass, type Metrics } from '../observability/metrics.js'
 
 export type FailureReason = 'http_503' | 'connect' | 'reset' | 'timeout' | 'probe'
 
@@ -33,11 +34,26 @@ export class UpstreamServer {
   probeSuccesses = 0
   lastFailure: ServerSnapshot['lastFailure'] = null
 
-  constructor (origin: string, dispatcher: Pool) {
+  readonly upstream: string
+  readonly #counters = new Map<string, { inc: () => void }>()
+
+  constructor (upstream: string, origin: string, dispatcher: Pool) {
+    this.upstream = upstream
     const url = new URL(origin)
     this.origin = url.origin
     this.name = url.host
     this.dispatcher = dispatcher
+  }
+
+  /** The attempt counter for one status and outcome, label children cached (this runs per request). */
+  counter (metrics: Metrics, status: number, outcome: string): { inc: () => void } {
+    const key = `${status}${outcome}`
+    let counter = this.#counters.get(key)
+    if (!counter) {
+      counter = metrics.upstreamRequests.labels({ upstream: this.upstream, server: this.name, status_class: status === 0 ? 'none' : statusClass(status), outcome })
+      this.#counters.set(key, counter)
+    }
+    return counter
   }
 
   isEjected (now: number): boolean {
