@@ -92,6 +92,7 @@ const peers: Peer[] = [
       const conf = nginxConf('nginx-proxy', `
   upstream backend { server 127.0.0.1:${upstream}; keepalive 128; }
   server { listen 127.0.0.1:${PORT.nginx} backlog=4096; keepalive_requests 10000000; client_max_body_size 50m;
+    client_body_buffer_size 1m;
     location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_read_timeout 3600s; } }`)
       const child = launch('nginx', ['-c', conf], 1)
       await waitForHttp(PORT.nginx)
