@@ -54,6 +54,11 @@ export async function forward (ctx: ProxyContext, pool: UpstreamPool, request: F
           break
         }
         await backoff(ctx.attempts, retry.baseBackoffMs, retry.maxBackoffMs)
+        if (request.body.kind === 'teed') {
+          const copy = await request.body.copy()
+          if (!copy) return // the client went away mid-upload
+          request.body = { kind: 'buffered', data: copy }
+        }
         if (state.interrupted) return
       }
       const server = request.pinned?.server ?? pool.pick(tried)
@@ -132,7 +137,7 @@ function answerUnreplayable (ctx: ProxyContext, outcome: AttemptOutcome, detail:
 }
 
 function bodyFor (body: RequestBody): Buffer | Readable | null {
-  return body.kind === 'buffered' ? body.data : body.kind === 'streamed' ? body.stream : null
+  return body.kind === 'buffered' ? body.data : body.kind === 'none' ? null : body.stream
 }
 
 /** A streamed body may still be sent elsewhere if the failed attempt never read from it. */

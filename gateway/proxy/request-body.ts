@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http'
-import { Readable } from 'node:stream'
+import { PassThrough, Readable } from 'node:stream'
 
 /**
  * The request body as the attempt loop needs it. Bodies up to the replay limit are read into memory
@@ -9,7 +9,15 @@ import { Readable } from 'node:stream'
 export type RequestBody =
   | { kind: 'none' }
   | { kind: 'buffered', data: Buffer }
+  | { kind: 'teed', stream: Readable, copy: () => Promise<Buffer | undefined> }
   | { kind: 'streamed', stream: Readable }
+
+/**
+ * Bodies up to this size usually arrive with the head; reading them first costs nothing. Larger
+ * ones (up to the replay limit) stream to the first server at once while a copy is kept for a replay:
+ * measured, waiting for a 100 KB body before sending it cut throughput by more than half.
+ */
+const READ_FIRST_BYTES = 65_536
 
 export async function readRequestBody (req: IncomingMessage, limit: number): Promise<RequestBody> {
   const lengthHeader = req.headers['content-length']
@@ -18,6 +26,7 @@ export async function readRequestBody (req: IncomingMessage, limit: number): Pro
     return { kind: 'none' }
   }
   if (!chunked && Number(lengthHeader) > limit) return { kind: 'streamed', stream: req }
+  if (!chunked && Number(lengthHeader) > READ_FIRST_BYTES) return tee(req, limit)
   if (!chunked) return { kind: 'buffered', data: await readAll(req) }
   return readChunked(req, limit)
 }
@@ -53,4 +62,23 @@ async function readChunked (req: IncomingMessage, limit: number): Promise<Reques
     }
   }
   return { kind: 'streamed', stream: Readable.from(rest(), { objectMode: false }) }
+}
+
+/** Streams the body on while keeping a copy; `copy()` resolves once the client sent all of it. */
+function tee (req: IncomingMessage, limit: number): RequestBody {
+  const chunks: Buffer[] = []
+  // The copy holds the whole body anyway, so the pass-through may too: no backpressure dance per chunk.
+  const out = new PassThrough({ highWaterMark: limit })
+  const complete = new Promise<Buffer | undefined>(resolve => {
+    req.once('end', () => resolve(Buffer.concat(chunks)))
+    req.once('close', () => { if (!req.complete) resolve(undefined) })
+  })
+  req.on('data', (chunk: Buffer) => {
+    chunks.push(chunk)
+    // A first attempt that ended early (a 503 before the upload finished) no longer reads `out`.
+    if (!out.destroyed) out.write(chunk)
+  })
+  req.once('end', () => out.end())
+  req.once('error', err => out.destroy(err))
+  return { kind: 'teed', stream: out, copy: () => complete }
 }
