@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util'
 import { ConfigError } from './config/problems.js'
-import { configWarnings, loadConfig } from './config/load.js'
+import { configWarnings, loadConfig, type LoadedConfig } from './config/load.js'
+import { explain } from './explain.js'
 import { createLogger } from './observability/log.js'
 import { startGateway } from './server/gateway.js'
 import { stopOnSignal } from './server/signals.js'
@@ -11,6 +12,10 @@ const USAGE = `usage: portcullis <command> [options]
 commands:
   start  [--config FILE]   run the gateway (default config.yaml, or $PORTCULLIS_CONFIG)
   check  [--config FILE]   validate the config and the files it names
+  explain [--config FILE] --protocol P --user-agent UA [--device-type T] [--device-id D]
+         [--device-model M] [--device-os O] [--user U] [--command C]
+         [--auth basic|bearer|ntlm|negotiate|none] [--ip A] [--json]
+                           the policy decision for such a client, and the rule that made it
   lab    [--port N] [--admin-port N]
                            run against built-in simulated Exchange and Skype servers
 `
@@ -24,6 +29,19 @@ async function main (argv: string[]): Promise<number> {
       config: { type: 'string', short: 'c' },
       port: { type: 'string' },
       'admin-port': { type: 'string' },
+      protocol: { type: 'string' },
+      'user-agent': { type: 'string' },
+      'device-type': { type: 'string' },
+      'device-id': { type: 'string' },
+      'device-model': { type: 'string' },
+      'device-os': { type: 'string' },
+      user: { type: 'string' },
+      command: { type: 'string' },
+      auth: { type: 'string' },
+      ip: { type: 'string' },
+      method: { type: 'string' },
+      path: { type: 'string' },
+      json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' }
     },
     strict: true
@@ -34,6 +52,12 @@ async function main (argv: string[]): Promise<number> {
       return check(configFile)
     case 'start':
       return start(configFile)
+    case 'explain':
+      return withConfig(configFile, config => {
+        const { text, code } = explain(config, values)
+        ;(code === 0 ? process.stdout : process.stderr).write(text)
+        return code
+      })
     case 'lab':
       await runLab({ port: Number(values.port ?? 8080), adminPort: Number(values['admin-port'] ?? 9090) })
       return 0
@@ -43,13 +67,24 @@ async function main (argv: string[]): Promise<number> {
   }
 }
 
+function withConfig (file: string, run: (config: LoadedConfig) => number): number {
+  try {
+    return run(loadConfig(file))
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    process.stderr.write(err.message + '\n')
+    return 1
+  }
+}
+
 function check (file: string): number {
   try {
     const config = loadConfig(file)
     const upstreams = Object.entries(config.upstreams).map(([name, u]) => `${name} (${u.servers.length})`).join(', ')
     const services = Object.entries(config.services).map(([name, s]) => `${name}→${s.upstream}`).join(', ')
+    const policy = config.policies ? `; policies: ${config.policies}` : ''
     for (const warning of configWarnings(config)) process.stdout.write(`${file}: warning: ${warning}\n`)
-    process.stdout.write(`${file}: ok; upstreams: ${upstreams}; services: ${services || 'none'}\n`)
+    process.stdout.write(`${file}: ok; upstreams: ${upstreams}; services: ${services || 'none'}${policy}\n`)
     return 0
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err
@@ -70,6 +105,7 @@ async function start (file: string): Promise<number> {
   const log = createLogger(config.log.level)
   for (const warning of configWarnings(config)) log.warn(warning)
   const gateway = await startGateway(config, log)
+  process.on('SIGHUP', () => gateway.reloadPolicies('SIGHUP'))
   await stopOnSignal(gateway)
   return 0
 }

@@ -1,41 +1,14 @@
 import { readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import { LineCounter, parseDocument, type Document } from 'yaml'
-import type { z } from 'zod'
 import { configSchema, SERVICE_NAMES, type Config } from './schema.js'
-import { ConfigError, locate, pathText, type Problem } from './problems.js'
+import { ConfigError, locate, pathText } from './problems.js'
+import { parseYaml, schemaProblems } from './yaml.js'
+import { loadPolicy } from '../../policies/load.js'
 
 /** A validated configuration with every relative file path resolved against the config's folder. */
 export interface LoadedConfig extends Config {
   /** The file it came from (or a label such as `<lab>`). */
   source: string
-}
-
-/** Parses YAML text into a document, turning syntax errors into problems with positions. */
-export function parseYaml (text: string, file: string): { doc: Document, lines: LineCounter, problems: Problem[] } {
-  const lines = new LineCounter()
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
-  const problems = doc.errors.map(err => {
-    const pos = lines.linePos(err.pos[0])
-    return { file, line: pos.line, col: pos.col, path: '', message: err.message.split('\n')[0] ?? err.message }
-  })
-  return { doc, lines, problems }
-}
-
-/** Turns zod issues into positioned problems (unknown keys point at the key, the rest at the value). */
-export function schemaProblems (issues: z.core.$ZodIssue[], doc: Document, lines: LineCounter, file: string): Problem[] {
-  const problems: Problem[] = []
-  for (const issue of issues) {
-    if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) {
-        const path = [...issue.path, key]
-        problems.push({ file, ...locate(doc, lines, path, true), path: pathText(path), message: 'unknown key' })
-      }
-      continue
-    }
-    problems.push({ file, ...locate(doc, lines, issue.path), path: pathText(issue.path), message: issue.message })
-  }
-  return problems
 }
 
 /** Reads, validates and resolves a config file. Throws ConfigError listing every problem. */
@@ -71,7 +44,9 @@ export function parseConfig (text: string, file: string): LoadedConfig {
   const config = result.data
   const crossProblems = crossCheck(config).map(([path, message]) => ({ file, ...locate(doc, lines, path), path: pathText(path), message }))
   if (crossProblems.length > 0) throw new ConfigError(crossProblems)
-  return resolvePaths({ ...config, source: file }, dirname(resolve(file)))
+  const loaded = resolvePaths({ ...config, source: file }, dirname(resolve(file)))
+  if (loaded.policies) loadPolicy(loaded.policies) // throws ConfigError naming the policy file's lines
+  return loaded
 }
 
 /** Rules that span several keys: services name existing upstreams, secrets are present in the environment. */

@@ -57,6 +57,20 @@ export class Metrics {
     registers: [this.registry]
   })
 
+  readonly policyDecisions = new Counter({
+    name: 'portcullis_policy_decisions_total',
+    help: 'Policy decisions, by the rule that decided (or "default") and the action',
+    labelNames: ['rule', 'action'] as const,
+    registers: [this.registry]
+  })
+
+  readonly policyReloads = new Counter({
+    name: 'portcullis_policy_reloads_total',
+    help: 'Policy reloads, by result; a failed reload keeps the previous policy in force',
+    labelNames: ['result'] as const,
+    registers: [this.registry]
+  })
+
   constructor () {
     collectDefaultMetrics({ register: this.registry })
   }

@@ -9,7 +9,7 @@ const COMMAND_CODES: Record<number, string> = {
 
 export function activesyncCommand (query: string): string | undefined {
   if (query === '') return undefined
-  if (query.includes('=')) {
+  if (/[&=]/.test(query.replace(/(?:=|%3D)+$/i, ''))) {
     for (const pair of query.split('&')) {
       if (pair.length > 4 && pair.slice(0, 4).toLowerCase() === 'cmd=') return pair.slice(4)
     }

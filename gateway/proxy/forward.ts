@@ -25,6 +25,8 @@ export interface ForwardRequest {
   body: RequestBody
   /** Set for NTLM/Negotiate connections: the one upstream connection this client connection owns. */
   pinned?: { server: UpstreamServer, dispatcher: Dispatcher }
+  /** Rewrites X-MS-Location of a 451 answer (ActiveSync). */
+  rewriteLocation?: (location: string) => string
 }
 
 /**
@@ -68,7 +70,7 @@ export async function forward (ctx: ProxyContext, pool: UpstreamPool, request: F
       ctx.server = server.name
       const outcome = await new Promise<AttemptOutcome>(resolve => {
         // A body kept in memory lets the gateway drop a server-level 503 and answer for itself.
-        current = new UpstreamAttempt(ctx.res, replayable, resolve)
+        current = new UpstreamAttempt(ctx.res, replayable, resolve, request.rewriteLocation)
         server.inFlight++
         const dispatcher = request.pinned?.dispatcher ?? server.dispatcher
         dispatcher.dispatch({

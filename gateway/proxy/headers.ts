@@ -36,13 +36,14 @@ export interface ResponseHeaders {
   server: string
 }
 
-export function responseHeadersFromRaw (raw: Buffer[]): ResponseHeaders {
+export function responseHeadersFromRaw (raw: Buffer[], rewriteLocation?: (value: string) => string): ResponseHeaders {
   const result: ResponseHeaders = { list: [], throttled: false, retryAfter: undefined, server: '' }
   let connection: string | undefined
   for (let i = 0; i < raw.length; i += 2) {
     const name = (raw[i] as Buffer).toString('latin1')
-    const value = (raw[i + 1] as Buffer).toString('latin1')
+    let value = (raw[i + 1] as Buffer).toString('latin1')
     const lower = name.toLowerCase()
+    if (rewriteLocation && lower === 'x-ms-location') value = rewriteLocation(value)
     if (lower === 'connection') connection = value
     else if (lower === 'x-ms-asthrottle') result.throttled = true
     else if (lower === 'retry-after') result.retryAfter = value

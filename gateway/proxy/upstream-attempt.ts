@@ -26,7 +26,10 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
   #resume: (() => void) | undefined
   #aborted = false
 
-  constructor (res: ServerResponse, drop503: boolean, done: (outcome: AttemptOutcome) => void) {
+  readonly #rewriteLocation: ((location: string) => string) | undefined
+
+  constructor (res: ServerResponse, drop503: boolean, done: (outcome: AttemptOutcome) => void, rewriteLocation?: (location: string) => string) {
+    this.#rewriteLocation = rewriteLocation
     this.#res = res
     this.#drop503 = drop503
     this.#done = done
@@ -45,7 +48,7 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
 
   onHeaders (statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     if (statusCode < 200) return true // 1xx from the upstream: the client's own 100-continue was answered by Node
-    const headers = responseHeadersFromRaw(rawHeaders)
+    const headers = responseHeadersFromRaw(rawHeaders, statusCode === 451 ? this.#rewriteLocation : undefined)
     if (statusCode === 503 && !headers.throttled) {
       // Server-level: no per-user throttling marker (reference/ucwa.md §4).
       const retryAfter = retryAfterSeconds(headers.retryAfter)

@@ -3,6 +3,8 @@ import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Logger } from '../observability/log.js'
 import type { Metrics } from '../observability/metrics.js'
 import type { UpstreamPool } from '../upstream/pool.js'
+import type { ReloadResult } from '../policy/policy-holder.js'
+import type { DeviceRecord, Store } from '../store/store.js'
 
 export interface AdminDeps {
   metrics: Metrics
@@ -10,7 +12,9 @@ export interface AdminDeps {
   pools: ReadonlyMap<string, UpstreamPool>
   /** Bearer token of the admin API; without one the API answers 403 (health and metrics stay open). */
   token: string | undefined
-  ready: () => boolean
+  ready: () => Promise<boolean>
+  store: Store
+  reloadPolicies: (trigger: string) => ReloadResult
 }
 
 /**
@@ -22,7 +26,7 @@ export function createAdminServer (deps: AdminDeps) {
   const app = Fastify({ loggerInstance: deps.log.child({ listener: 'admin' }, { level: 'warn' }) })
   app.get('/healthz', async () => ({ status: 'serving' }))
   app.get('/readyz', async (_req, reply) => {
-    const ready = deps.ready()
+    const ready = await deps.ready()
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready' })
   })
   app.get('/metrics', async (_req, reply) => {
@@ -32,6 +36,24 @@ export function createAdminServer (deps: AdminDeps) {
   app.register(async api => {
     api.addHook('onRequest', async (req, reply) => requireToken(req, reply, deps.token))
     api.get('/api/upstreams', async () => ({ upstreams: [...deps.pools.values()].map(p => p.snapshot()) }))
+    api.get<{ Querystring: { state?: string } }>('/api/devices', async req => {
+      const devices = await deps.store.listDevices()
+      return { devices: req.query.state ? devices.filter(d => d.state === req.query.state) : devices }
+    })
+    const decide = (state: DeviceRecord['state']) => async (req: FastifyRequest<{ Params: { deviceId: string } }>, reply: FastifyReply) => {
+      const { deviceId } = req.params
+      const now = new Date().toISOString()
+      const record = await deps.store.getDevice(deviceId) ?? { deviceId, state, firstSeen: now, lastSeen: now }
+      await deps.store.putDevice({ ...record, state })
+      deps.log.info({ deviceId, state }, `device ${state} by an administrator`)
+      return reply.send({ device: { ...record, state } })
+    }
+    api.post('/api/devices/:deviceId/approve', decide('approved'))
+    api.post('/api/devices/:deviceId/block', decide('blocked'))
+    api.post('/api/policies/reload', async (_req, reply) => {
+      const result = deps.reloadPolicies('admin API')
+      return reply.code(result.ok ? 200 : 422).send(result)
+    })
   })
   return app
 }

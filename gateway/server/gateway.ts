@@ -8,6 +8,9 @@ import { UpstreamPool } from '../upstream/pool.js'
 import { createAdminServer } from './admin-listener.js'
 import { createMainServer } from './main-listener.js'
 import { ProxyHandler } from './proxy-handler.js'
+import { PolicyGate } from '../policy/gate.js'
+import { PolicyHolder, type ReloadResult } from '../policy/policy-holder.js'
+import { createStore } from '../store/create-store.js'
 
 /** A running gateway: both listeners, the upstream pools and their health checks. */
 export interface Gateway {
@@ -16,6 +19,8 @@ export interface Gateway {
   /** Where the listeners ended up (port 0 in the config picks a free one). */
   readonly url: string
   readonly adminUrl: string
+  /** Reloads the policy file; the previous policy stays when the new one is invalid. */
+  reloadPolicies: (trigger: string) => ReloadResult
   stop: () => Promise<void>
 }
 
@@ -27,10 +32,14 @@ export async function startGateway (config: LoadedConfig, log: Logger): Promise<
   const publicHost = new URL(config.publicUrl).host
   const checkers = [...pools.values()].flatMap(pool => pool.config.healthCheck ? [new HealthChecker(pool, pool.config.healthCheck, publicHost)] : [])
 
-  const handler = new ProxyHandler({ config, pools, metrics, log })
+  const store = createStore(config)
+  const policies = config.policies ? new PolicyHolder(config.policies, log, metrics) : undefined
+  const gate = policies ? new PolicyGate(policies, store, metrics, log) : undefined
+  const reloadPolicies = (trigger: string): ReloadResult => policies ? policies.reload(trigger) : { ok: false, problems: ['no policies file configured'] }
+  const handler = new ProxyHandler({ config, pools, metrics, log, ...(gate ? { gate } : {}) })
   const main = createMainServer(config, handler.handle, log)
   let ready = false
-  const admin = createAdminServer({ metrics, log, pools, token: config.admin.tokenEnv ? process.env[config.admin.tokenEnv] : undefined, ready: () => ready })
+  const admin = createAdminServer({ metrics, log, pools, store, reloadPolicies, token: config.admin.tokenEnv ? process.env[config.admin.tokenEnv] : undefined, ready: async () => ready && await store.ping().then(() => true, () => false) })
 
   await listen(main, config.listen.port, config.listen.host)
   await admin.listen({ port: config.admin.port, host: config.admin.host })
@@ -44,9 +53,10 @@ export async function startGateway (config: LoadedConfig, log: Logger): Promise<
   let stopping: Promise<void> | undefined
   const stop = (): Promise<void> => {
     stopping ??= shutdown({ main, admin, handler, pools, checkers, log, graceMs: config.listen.shutdownGraceMs, setUnready: () => { ready = false } })
+      .finally(async () => { policies?.close(); await store.close() })
     return stopping
   }
-  return { pools, metrics, url, adminUrl, stop }
+  return { pools, metrics, url, adminUrl, reloadPolicies, stop }
 }
 
 interface ShutdownParts {

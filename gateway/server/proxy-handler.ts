@@ -18,6 +18,10 @@ import { ALLOWED_METHODS, serviceForPath } from '../routing/services.js'
 import { createPinnedClient } from '../upstream/dispatcher.js'
 import type { UpstreamPool } from '../upstream/pool.js'
 import type { UpstreamServer } from '../upstream/server.js'
+import type { PolicyGate } from '../policy/gate.js'
+import { identify, type Identified } from '../policy/identify.js'
+import { ActiveSyncQueryError } from '../protocols/activesync-request.js'
+import { WbxmlError } from '../protocols/wbxml/codec.js'
 
 export interface ProxyHandlerDeps {
   config: LoadedConfig
@@ -26,6 +30,8 @@ export interface ProxyHandlerDeps {
   log: Logger
   /** Requests for paths that are not proxied (the ENS API) go here; absent → 404. */
   fallback?: (req: IncomingMessage, res: ServerResponse) => void
+  /** The policy; absent when the config names no policy file. */
+  gate?: PolicyGate
 }
 
 interface Pinned { server: UpstreamServer, client: Client }
@@ -92,10 +98,22 @@ export class ProxyHandler {
     const pool = this.#deps.pools.get(published.upstream) as UpstreamPool
     ctx.upstream = pool.name
     const body = await readRequestBody(req, pool.config.retry.bufferBodyBytes)
+    if (this.#deps.gate) {
+      let who: Identified
+      try {
+        who = identify(service, req, target.path, target.query, ctx.clientIp, body)
+      } catch (err) {
+        if (!(err instanceof ActiveSyncQueryError) && !(err instanceof WbxmlError)) throw err
+        ctx.note = err.message
+        return answer(res, 400, service, `Bad request: ${err.message}`)
+      }
+      if (!await this.#deps.gate.admit(ctx, who)) return
+    }
     const request: ForwardRequest = {
       method: req.method as string,
       headers: upstreamRequestHeaders(req.rawHeaders, req.headers.connection, this.#forwardedFor(req), this.#proto),
-      body
+      body,
+      ...(service === 'activesync' ? { rewriteLocation: this.#rewriteLocation } : {})
     }
     const pinned = this.#pinnedFor(req, pool)
     if (pinned) request.pinned = { server: pinned.server, dispatcher: pinned.client }
@@ -116,6 +134,19 @@ export class ProxyHandler {
     this.#pinned.set(socket, pinned)
     socket.once('close', () => { pinned.client.destroy().catch(() => {}) })
     return pinned
+  }
+
+  /**
+   * ActiveSync 451 redirects: X-MS-Location must keep pointing at the gateway, because iOS re-points
+   * the account for good (reference/activesync.md §3.3). The path is kept, the origin becomes ours.
+   */
+  readonly #rewriteLocation = (location: string): string => {
+    try {
+      const url = new URL(location)
+      return new URL(url.pathname + url.search, this.#deps.config.publicUrl).href
+    } catch {
+      return new URL('/Microsoft-Server-ActiveSync', this.#deps.config.publicUrl).href
+    }
   }
 
   #forwardedFor (req: IncomingMessage): string {

@@ -1,0 +1,30 @@
+import { LineCounter, parseDocument, type Document } from 'yaml'
+import type { z } from 'zod'
+import { locate, pathText, type Problem } from './problems.js'
+
+/** Parses YAML text into a document, turning syntax errors into problems with positions. */
+export function parseYaml (text: string, file: string): { doc: Document, lines: LineCounter, problems: Problem[] } {
+  const lines = new LineCounter()
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
+  const problems = doc.errors.map(err => {
+    const pos = lines.linePos(err.pos[0])
+    return { file, line: pos.line, col: pos.col, path: '', message: err.message.split('\n')[0] ?? err.message }
+  })
+  return { doc, lines, problems }
+}
+
+/** Turns zod issues into positioned problems (unknown keys point at the key, the rest at the value). */
+export function schemaProblems (issues: z.core.$ZodIssue[], doc: Document, lines: LineCounter, file: string): Problem[] {
+  const problems: Problem[] = []
+  for (const issue of issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        const path = [...issue.path, key]
+        problems.push({ file, ...locate(doc, lines, path, true), path: pathText(path), message: 'unknown key' })
+      }
+      continue
+    }
+    problems.push({ file, ...locate(doc, lines, issue.path), path: pathText(issue.path), message: issue.message })
+  }
+  return problems
+}

@@ -1,0 +1,108 @@
+import type { ServerResponse } from 'node:http'
+import type { Logger } from '../observability/log.js'
+import type { Metrics } from '../observability/metrics.js'
+import { blockedBody } from '../protocols/activesync-blocked.js'
+import { supportsCommonStatus } from '../protocols/activesync-request.js'
+import { answer } from '../proxy/answers.js'
+import type { ProxyContext } from '../proxy/context.js'
+import type { DeviceRecord, Store } from '../store/store.js'
+import type { Decision } from '../../policies/identity.js'
+import type { Identified } from './identify.js'
+import type { PolicyHolder } from './policy-holder.js'
+
+/** lastSeen is written back at most this often per device (one store write per request would be waste). */
+const TOUCH_EVERY_MS = 60_000
+
+/**
+ * Applies the policy to an identified request: admin decisions stored per device first (blocked
+ * always wins, approved lifts a quarantine), then the rules. Remembers devices (inventory, quarantine)
+ * in the store and answers blocked clients the way their protocol expects. Returns true to forward.
+ */
+export class PolicyGate {
+  readonly #policies: PolicyHolder
+  readonly #store: Store
+  readonly #metrics: Metrics
+  readonly #log: Logger
+  readonly #counters = new Map<string, { inc: () => void }>()
+
+  constructor (policies: PolicyHolder, store: Store, metrics: Metrics, log: Logger) {
+    this.#policies = policies
+    this.#store = store
+    this.#metrics = metrics
+    this.#log = log
+  }
+
+  async admit (ctx: ProxyContext, who: Identified): Promise<boolean> {
+    const { identity } = who
+    const deviceId = identity.deviceId
+    const record = deviceId ? await this.#store.getDevice(deviceId) : undefined
+    identity.deviceModel ??= record?.model
+    identity.deviceOS ??= record?.os
+    let decision = this.#policies.current.decide(identity)
+    if (record?.state === 'blocked') decision = ADMIN_BLOCKED
+    else if (record?.state === 'approved' && decision.action === 'quarantine') decision = { ...decision, action: 'allow' }
+    this.#count(decision)
+    if (deviceId) await this.#remember(deviceId, record, who, decision)
+    if (decision.action === 'allow') return true
+    ctx.note = `${decision.action} by rule ${decision.rule}`
+    this.#log.info({ rule: decision.rule, action: decision.action, service: ctx.service, user: identity.user, deviceId, userAgent: identity.userAgent, command: identity.command }, decision.action === 'block' ? 'client blocked' : 'device quarantined')
+    answerBlocked(ctx.res, ctx.service, who, decision)
+    return false
+  }
+
+  async #remember (deviceId: string, record: DeviceRecord | undefined, who: Identified, decision: Decision): Promise<void> {
+    const now = new Date()
+    const { identity } = who
+    const info = who.deviceInformation
+    const quarantine = decision.action === 'quarantine' && record?.state !== 'quarantined'
+    const stale = !record || now.getTime() - Date.parse(record.lastSeen) > TOUCH_EVERY_MS
+    if (!quarantine && !stale && !info) return
+    await this.#store.putDevice({
+      ...record,
+      deviceId,
+      user: identity.user ?? record?.user,
+      deviceType: identity.deviceType ?? record?.deviceType,
+      userAgent: identity.userAgent ?? record?.userAgent,
+      ...(info ? definedOnly(info) : {}),
+      state: quarantine ? 'quarantined' : record?.state ?? 'seen',
+      rule: quarantine ? decision.rule : record?.rule,
+      firstSeen: record?.firstSeen ?? now.toISOString(),
+      lastSeen: now.toISOString()
+    })
+  }
+
+  #count (decision: Decision): void {
+    const key = `${decision.rule}\n${decision.action}`
+    let counter = this.#counters.get(key)
+    if (!counter) {
+      counter = this.#metrics.policyDecisions.labels({ rule: decision.rule, action: decision.action })
+      this.#counters.set(key, counter)
+    }
+    counter.inc()
+  }
+}
+
+const ADMIN_BLOCKED: Decision = { action: 'block', rule: 'admin-blocked', reason: 'blocked by an administrator' }
+
+function definedOnly<T extends object> (value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>
+}
+
+/**
+ * Design.md "Answers to a blocked client": ActiveSync 14.0+ commands that carry a Status get HTTP 200
+ * with their own WBXML response holding Status 129 (the device shows "blocked" and stops retrying);
+ * older versions, OPTIONS and commands without a Status get 403; EWS and Autodiscover 403; UCWA 403
+ * with a UCWA error body. Quarantine answers the same way until an admin approves the device.
+ */
+function answerBlocked (res: ServerResponse, service: ProxyContext['service'], who: Identified, decision: Decision): void {
+  const message = decision.action === 'quarantine' ? 'Device quarantined until an administrator approves it' : 'Device blocked by policy'
+  if (service === 'activesync' && who.activesync && supportsCommonStatus(who.activesync.version) && who.identity.method === 'POST') {
+    const body = blockedBody(who.activesync.command)
+    if (body) {
+      res.writeHead(200, { 'content-type': 'application/vnd.ms-sync.wbxml', 'content-length': body.length, 'cache-control': 'private' })
+      res.end(body)
+      return
+    }
+  }
+  answer(res, 403, service, message)
+}

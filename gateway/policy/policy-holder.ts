@@ -1,0 +1,70 @@
+import { watch, type FSWatcher } from 'node:fs'
+import { ConfigError, formatProblem } from '../config/problems.js'
+import type { Logger } from '../observability/log.js'
+import type { Metrics } from '../observability/metrics.js'
+import { loadPolicy } from '../../policies/load.js'
+import type { CompiledPolicy } from '../../policies/compile.js'
+
+export type ReloadResult = { ok: true, rules: number } | { ok: false, problems: string[] }
+
+/**
+ * The policy in force, swapped atomically on reload. A file that fails to parse or validate leaves
+ * the previous policy running (and says where it failed); reloads come from file changes (watched,
+ * debounced), SIGHUP and the admin API.
+ */
+export class PolicyHolder {
+  current: CompiledPolicy
+  readonly #file: string
+  readonly #log: Logger
+  readonly #metrics: Metrics
+  #watchers: FSWatcher[] = []
+  #timer: NodeJS.Timeout | undefined
+
+  /** Loads the policy; throws ConfigError at startup, when there is nothing to fall back to. */
+  constructor (file: string, log: Logger, metrics: Metrics) {
+    this.#file = file
+    this.#log = log
+    this.#metrics = metrics
+    const loaded = loadPolicy(file)
+    this.current = loaded.policy
+    this.#watch(loaded.files)
+  }
+
+  reload (trigger: string): ReloadResult {
+    try {
+      const loaded = loadPolicy(this.#file)
+      this.current = loaded.policy
+      this.#watch(loaded.files)
+      this.#metrics.policyReloads.inc({ result: 'success' })
+      this.#log.info({ trigger, rules: loaded.policy.rules.length, file: this.#file }, 'policy reloaded')
+      return { ok: true, rules: loaded.policy.rules.length }
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err
+      const problems = err.problems.map(formatProblem)
+      this.#metrics.policyReloads.inc({ result: 'failure' })
+      for (const problem of problems) this.#log.error({ trigger, problem }, 'policy reload failed; the previous policy stays in force')
+      return { ok: false, problems }
+    }
+  }
+
+  /** Watches every file of the policy; editors replace files, so the watch is renewed after each reload. */
+  #watch (files: string[]): void {
+    for (const w of this.#watchers) w.close()
+    this.#watchers = files.map(file => {
+      const watcher = watch(file, { persistent: false }, () => this.#scheduleReload())
+      watcher.on('error', () => this.#scheduleReload())
+      return watcher
+    })
+  }
+
+  #scheduleReload (): void {
+    clearTimeout(this.#timer)
+    this.#timer = setTimeout(() => this.reload('file change'), 300)
+    this.#timer.unref()
+  }
+
+  close (): void {
+    clearTimeout(this.#timer)
+    for (const w of this.#watchers) w.close()
+  }
+}

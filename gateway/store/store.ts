@@ -1,0 +1,39 @@
+/** What the gateway knows about one ActiveSync device (the device inventory). */
+export interface DeviceRecord {
+  deviceId: string
+  user?: string | undefined
+  deviceType?: string | undefined
+  userAgent?: string | undefined
+  /** From Settings/Provision DeviceInformation (WBXML). */
+  model?: string | undefined
+  os?: string | undefined
+  friendlyName?: string | undefined
+  imei?: string | undefined
+  osLanguage?: string | undefined
+  phoneNumber?: string | undefined
+  mobileOperator?: string | undefined
+  /** Admin decision: none yet, approved (lifts quarantine) or blocked (always). Quarantined = pending. */
+  state: 'seen' | 'quarantined' | 'approved' | 'blocked'
+  rule?: string | undefined
+  firstSeen: string
+  lastSeen: string
+}
+
+/**
+ * Shared state behind one interface with two backends: memory (the embedded default) and Redis (every
+ * gateway sharing it sees the same devices and decisions at once).
+ */
+export interface Store {
+  readonly kind: 'memory' | 'redis'
+  getDevice: (deviceId: string) => Promise<DeviceRecord | undefined>
+  putDevice: (record: DeviceRecord) => Promise<void>
+  listDevices: () => Promise<DeviceRecord[]>
+  /** Resolves when the backend answers; rejects when it is unreachable. */
+  ping: () => Promise<void>
+  close: () => Promise<void>
+}
+
+/** Device ids compare case-insensitively; the key is the lower-case form. */
+export function deviceKey (deviceId: string): string {
+  return deviceId.toLowerCase()
+}
