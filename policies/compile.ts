@@ -1,16 +1,31 @@
 import type { Action, ClientIdentity, Decision } from './identity.js'
-import { compileCidrs, compilePatterns, type Predicate } from './matchers.js'
+import { compileCidrs, compilePatterns, normalize, type Predicate } from './matchers.js'
 import type { MatchSpec, Rule } from './schema.js'
 
-type Matcher = (id: ClientIdentity) => boolean
+/** The identity with its pattern fields bounded and lower-cased once per decision. */
+interface Prepared {
+  id: ClientIdentity
+  lower: Partial<Record<typeof SIMPLE_FIELDS[number], string>>
+}
+
+type Matcher = (p: Prepared) => boolean
 
 const SIMPLE_FIELDS = ['userAgent', 'deviceType', 'deviceId', 'deviceModel', 'deviceOS', 'user', 'command', 'method', 'path', 'authScheme'] as const
 
-/** A policy ready to decide: rules compiled to closures once, evaluated in order, first match wins. */
+/** Distinct clients whose decisions are remembered; real traffic repeats (every device polls). */
+const CACHE_SIZE = 10_000
+
+/**
+ * A policy ready to decide: rules compiled to closures once, evaluated in order, first match wins.
+ * Decisions are cached per distinct client (the fields the rules read, and nothing else), so the
+ * thousandth Ping of a device costs one Map lookup; a reload builds a new policy, so a new cache.
+ */
 export class CompiledPolicy {
   readonly defaultAction: Action
   readonly rules: ReadonlyArray<{ rule: Rule, matches: Matcher }>
   readonly #decisions: Map<string, Decision>
+  readonly #cache = new Map<string, Decision>()
+  readonly #keyOf: (id: ClientIdentity) => string
 
   constructor (rules: Rule[], defaultAction: Action) {
     this.defaultAction = defaultAction
@@ -18,13 +33,52 @@ export class CompiledPolicy {
     // Decisions are shared objects, built once: deciding allocates nothing.
     this.#decisions = new Map(rules.map(r => [r.name, { action: r.action, rule: r.name, reason: r.reason }]))
     this.#decisions.set('default', { action: defaultAction, rule: 'default' })
+    this.#keyOf = cacheKeyFor(rules)
   }
 
   decide (id: ClientIdentity): Decision {
+    const key = this.#keyOf(id)
+    const cached = this.#cache.get(key)
+    if (cached) return cached
+    const decision = this.evaluate(id)
+    if (this.#cache.size >= CACHE_SIZE) this.#cache.clear() // crude but bounded; refills in one poll cycle
+    this.#cache.set(key, decision)
+    return decision
+  }
+
+  /** The decision without the cache (every rule walked until one matches). */
+  evaluate (id: ClientIdentity): Decision {
+    const prepared: Prepared = { id, lower: {} }
+    for (const field of SIMPLE_FIELDS) {
+      const value = normalize(id[field])
+      if (value !== undefined) prepared.lower[field] = value
+    }
     for (const { rule, matches } of this.rules) {
-      if (matches(id)) return this.#decisions.get(rule.name) as Decision
+      if (matches(prepared)) return this.#decisions.get(rule.name) as Decision
     }
     return this.#decisions.get('default') as Decision
+  }
+}
+
+/** Builds the cache key from exactly the fields some rule reads. */
+function cacheKeyFor (rules: Rule[]): (id: ClientIdentity) => string {
+  const fields = new Set<keyof ClientIdentity>(['protocol'])
+  const headers = new Set<string>()
+  const visit = (m: MatchSpec): void => {
+    for (const key of Object.keys(m) as Array<keyof MatchSpec>) {
+      if (key === 'not') visit(m.not as MatchSpec)
+      else if (key === 'headers') for (const h of Object.keys(m.headers ?? {})) headers.add(h.toLowerCase())
+      else fields.add(key)
+    }
+  }
+  for (const r of rules) visit(r.match)
+  const fieldList = [...fields]
+  const headerList = [...headers]
+  return id => {
+    let key = ''
+    for (const f of fieldList) key += (id[f] ?? '\u0001') + '\u0000'
+    for (const h of headerList) key += String(id.headers?.[h] ?? '\u0001') + '\u0000'
+    return key
   }
 }
 
@@ -33,35 +87,35 @@ export function compileMatch (spec: MatchSpec): Matcher {
   const checks: Matcher[] = []
   if (spec.protocol !== undefined) {
     const protocols = new Set(Array.isArray(spec.protocol) ? spec.protocol : [spec.protocol])
-    checks.push(id => protocols.has(id.protocol))
+    checks.push(p => protocols.has(p.id.protocol))
   }
   for (const field of SIMPLE_FIELDS) {
     const value = spec[field]
     if (value === undefined) continue
     const predicate = compilePatterns(value as string | string[])
-    checks.push(id => predicate(id[field]))
+    checks.push(p => predicate(p.id[field], p.lower[field]))
   }
   if (spec.clientIp !== undefined) {
     const predicate = compileCidrs(spec.clientIp)
-    checks.push(id => predicate(id.clientIp))
+    checks.push(p => predicate(p.id.clientIp, undefined))
   }
   if (spec.headers !== undefined) {
     for (const [name, value] of Object.entries(spec.headers)) {
       const lower = name.toLowerCase()
       const predicate: Predicate = compilePatterns(value as string | string[])
-      checks.push(id => {
-        const header = id.headers?.[lower]
-        return Array.isArray(header) ? header.some(predicate) : predicate(header)
+      checks.push(p => {
+        const header = p.id.headers?.[lower]
+        return Array.isArray(header) ? header.some(h => predicate(h, normalize(h))) : predicate(header, normalize(header))
       })
     }
   }
   if (spec.not !== undefined) {
     const inner = compileMatch(spec.not)
-    checks.push(id => !inner(id))
+    checks.push(p => !inner(p))
   }
   if (checks.length === 1) return checks[0] as Matcher
-  return id => {
-    for (const check of checks) if (!check(id)) return false
+  return p => {
+    for (const check of checks) if (!check(p)) return false
     return true
   }
 }
