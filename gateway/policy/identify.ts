@@ -5,18 +5,7 @@ import { parseAuthorization } from '../protocols/authorization.js'
 import { decodeWbxml, findText, type WbxmlElement } from '../protocols/wbxml/codec.js'
 import type { RequestBody } from '../proxy/request-body.js'
 import type { ClientIdentity } from '../../policies/identity.js'
-
-/** DeviceInformation from a Settings or Provision request (MS-ASCMD 2.2.3.56). */
-export interface DeviceInformation {
-  model?: string | undefined
-  os?: string | undefined
-  friendlyName?: string | undefined
-  imei?: string | undefined
-  osLanguage?: string | undefined
-  phoneNumber?: string | undefined
-  userAgent?: string | undefined
-  mobileOperator?: string | undefined
-}
+import type { DeviceInformation } from '../store/store.js'
 
 export interface Identified {
   identity: ClientIdentity

@@ -1,17 +1,20 @@
-/** What the gateway knows about one ActiveSync device (the device inventory). */
-export interface DeviceRecord {
-  deviceId: string
-  user?: string | undefined
-  deviceType?: string | undefined
-  userAgent?: string | undefined
-  /** From Settings/Provision DeviceInformation (WBXML). */
+/** DeviceInformation from a Settings or Provision request (MS-ASCMD 2.2.3.56). */
+export interface DeviceInformation {
   model?: string | undefined
   os?: string | undefined
   friendlyName?: string | undefined
   imei?: string | undefined
   osLanguage?: string | undefined
   phoneNumber?: string | undefined
+  userAgent?: string | undefined
   mobileOperator?: string | undefined
+}
+
+/** What the gateway knows about one ActiveSync device (the device inventory). */
+export interface DeviceRecord extends DeviceInformation {
+  deviceId: string
+  user?: string | undefined
+  deviceType?: string | undefined
   /** Admin decision: none yet, approved (lifts quarantine) or blocked (always). Quarantined = pending. */
   state: 'seen' | 'quarantined' | 'approved' | 'blocked'
   rule?: string | undefined
