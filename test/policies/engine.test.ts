@@ -105,3 +105,49 @@ test('the shipped policies load, block the Outlook cloud service and let every o
   ]
   for (const client of ordinary) assert.equal(policy.decide(client).action, 'allow', client.userAgent)
 })
+
+test('the rule index never changes a decision: indexed and linear evaluation agree', () => {
+  const rules: Rule[] = [
+    rule('exact-type', 'block', { deviceType: ['Nokia', 'Palm'] }),
+    rule('ua-prefix', 'quarantine', { userAgent: ['Vendor1-Mail/*', 'vendor2*'], not: { authScheme: 'bearer' } }),
+    rule('model-regex', 'block', { deviceModel: '/^SM-G9[0-3]\\d[A-Z]?$/' }),
+    rule('model-optional', 'block', { deviceModel: '/^Pixelz?7/i' }),
+    rule('model-alternation', 'block', { deviceModel: '/^(Moto|LG)-/' }),
+    rule('user-and-ip', 'block', { user: 'mallory@example.com', clientIp: '203.0.113.0/24' }),
+    rule('protocol-only', 'quarantine', { protocol: 'ucwa', headers: { 'X-Legacy': 'yes' } }),
+    rule('suffix', 'block', { userAgent: '*bot' }),
+    rule('no-anchor', 'block', { not: { authScheme: ['basic', 'bearer', 'ntlm'] } })
+  ]
+  const policy = new CompiledPolicy(rules, 'allow')
+  const values = {
+    protocol: ['activesync', 'ews', 'ucwa'] as const,
+    userAgent: [undefined, 'Vendor1-Mail/3', 'VENDOR22', 'vendor3', 'Googlebot', 'Apple-iPhone'],
+    deviceType: [undefined, 'nokia', 'PALM', 'iPhone'],
+    deviceModel: [undefined, 'SM-G930F', 'SM-G990F', 'sm-g930f', 'Pixel7 Pro', 'pixel7', 'Pixelz7', 'Moto-G', 'LG-V30', 'Nokia'],
+    user: [undefined, 'mallory@example.com', 'alice@example.com'],
+    clientIp: ['203.0.113.9', '198.51.100.1'],
+    authScheme: ['basic', 'bearer', 'none'],
+    legacy: [undefined, 'yes']
+  }
+  let compared = 0
+  for (const protocol of values.protocol) {
+    for (const userAgent of values.userAgent) {
+      for (const deviceType of values.deviceType) {
+        for (const deviceModel of values.deviceModel) {
+          for (const user of values.user) {
+            for (const clientIp of values.clientIp) {
+              for (const authScheme of values.authScheme) {
+                for (const legacy of values.legacy) {
+                  const id: ClientIdentity = { protocol, userAgent, deviceType, deviceModel, user, clientIp, authScheme, headers: legacy ? { 'x-legacy': legacy } : {} }
+                  assert.deepEqual(policy.evaluate(id), policy.evaluateLinear(id), JSON.stringify(id))
+                  compared++
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  assert.ok(compared > 10_000)
+})
