@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url'
 import { parseConfig } from '../config/load.js'
 import { createLogger } from '../observability/log.js'
 import { startGateway } from '../server/gateway.js'
@@ -37,6 +38,7 @@ services:
   ews: { upstream: exchange }
   autodiscover: { upstream: exchange }
   ucwa: { upstream: skype }
+policies: ${fileURLToPath(new URL('../../policies/policies.yaml', import.meta.url))}
 `
 }
 
@@ -63,6 +65,9 @@ Try:
   # FolderSync (WBXML answer; pipe through wbxml2xml to read it)
   curl -s -u alice:secret -H 'Content-Type: application/vnd.ms-sync.wbxml' -H 'MS-ASProtocolVersion: 14.1' \\
        --data-binary @/dev/null '${g}/Microsoft-Server-ActiveSync?Cmd=FolderSync&User=alice&DeviceId=LAB1&DeviceType=iPhone' | xxd | head
+  # The Outlook cloud service (Basic auth) is blocked by the shipped policy: Status 129 in WBXML
+  curl -s -u alice:secret -A 'Outlook-iOS-Android/1.0' -H 'MS-ASProtocolVersion: 14.1' --data x \
+       '${g}/Microsoft-Server-ActiveSync?Cmd=FolderSync&User=alice&DeviceId=OUTLOOK1&DeviceType=Outlook' | xxd
   # A held Ping (the lab's Exchange answers after 60 s, or Ctrl-C)
   curl -si -u alice:secret -X POST '${g}/Microsoft-Server-ActiveSync?Cmd=Ping&User=alice&DeviceId=LAB1&DeviceType=iPhone'
   # EWS and Autodiscover

@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { decodeWbxml, findText } from '../../gateway/protocols/wbxml/codec.js'
+import { spawnCli } from '../helpers/cli.js'
+import { send } from '../helpers/http.js'
+import { freePort, waitFor } from '../helpers/ports.js'
+
+test('portcullis lab: simulated Exchange and Skype behind the gateway, the broken front end never seen', { timeout: 60_000 }, async t => {
+  const [port, adminPort] = [await freePort(), await freePort()]
+  const { child, output } = await spawnCli(['lab', '--port', String(port), '--admin-port', String(adminPort)], 'Ctrl-C stops the lab.', { PORTCULLIS_ADMIN_TOKEN: 'lab-test' })
+  t.after(() => { child.kill('SIGKILL') })
+  const g = `http://127.0.0.1:${port}`
+  assert.match(output(), /curl -si -X OPTIONS/)
+  const options = await send(`${g}/Microsoft-Server-ActiveSync`, { method: 'OPTIONS', headers: { authorization: 'Basic YWxpY2U6c2VjcmV0' } })
+  assert.equal(options.status, 200)
+  assert.match(String(options.headers['ms-asprotocolversions']), /14\.1/)
+  assert.equal((await send(`${g}/Microsoft-Server-ActiveSync`, { method: 'OPTIONS' })).status, 401)
+  const folders = await send(`${g}/Microsoft-Server-ActiveSync?Cmd=FolderSync&User=alice&DeviceId=LAB1&DeviceType=iPhone`, { method: 'POST', body: 'x', headers: { authorization: 'Basic YWxpY2U6c2VjcmV0', 'ms-asprotocolversion': '14.1' } })
+  assert.equal(findText(decodeWbxml(folders.body), 'FolderHierarchy:DisplayName'), 'Inbox')
+  // fe03 answers like a stopped IIS app pool: no client ever sees its 503.
+  for (let i = 0; i < 9; i++) {
+    const res = await send(`${g}/ucwa/v1/applications`, { method: 'POST', body: '{"UserAgent":"lab","EndpointId":"1"}', headers: { 'content-type': 'application/json' } })
+    assert.equal(res.status, 401)
+  }
+  const upstreams = await waitFor(async () => {
+    const res = await send(`http://127.0.0.1:${adminPort}/api/upstreams`, { headers: { authorization: 'Bearer lab-test' } })
+    const skype = (JSON.parse(res.body.toString()) as { upstreams: Array<{ name: string, servers: Array<{ up: boolean }> }> }).upstreams.find(u => u.name === 'skype')
+    return skype?.servers.filter(s => !s.up).length === 1 ? skype : undefined
+  }, 10_000, 'fe03 out of rotation')
+  assert.equal(upstreams.servers.filter(s => s.up).length, 2)
+  const blocked = await send(`${g}/Microsoft-Server-ActiveSync?Cmd=FolderSync&User=alice&DeviceId=OUTLOOK1&DeviceType=Outlook`, { method: 'POST', body: 'x', headers: { authorization: 'Basic YWxpY2U6c2VjcmV0', 'user-agent': 'Outlook-iOS-Android/1.0', 'ms-asprotocolversion': '14.1' } })
+  assert.equal(findText(decodeWbxml(blocked.body), 'FolderHierarchy:Status'), '129')
+  const exited = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)))
+  child.kill('SIGINT')
+  assert.equal(await exited, 0)
+})
