@@ -62,7 +62,9 @@ function crossCheck (config: Config): Array<[PropertyKey[], string]> {
     found.push([['ens', 'ews', 'upstream'], `no upstream named "${config.ens.ews.upstream}"`])
   }
   if (config.ens.enabled) {
-    found.push([['ens', 'enabled'], 'ENS is not available in this build yet (issue #5); set enabled: false'])
+    if (!config.ens.ews) found.push([['ens'], 'ens.ews.upstream is required when ENS is enabled'])
+    if (!config.ens.push.apns && !config.ens.push.fcm && !config.ens.push.webhook) found.push([['ens', 'push'], 'configure at least one push provider (apns, fcm or webhook)'])
+    if (config.store.type === 'redis' && !config.ens.masterKeyEnv) found.push([['ens', 'masterKeyEnv'], 'required on the Redis store: private keys are stored wrapped with it'])
   }
   return found
 }
@@ -74,5 +76,7 @@ function resolvePaths (config: LoadedConfig, base: string): LoadedConfig {
     if (upstream.tls.caFile) upstream.tls.caFile = at(upstream.tls.caFile)
   }
   if (config.policies) config.policies = at(config.policies)
+  if (config.ens.push.apns) config.ens.push.apns = { ...config.ens.push.apns, keyFile: at(config.ens.push.apns.keyFile), ...(config.ens.push.apns.caFile ? { caFile: at(config.ens.push.apns.caFile) } : {}) }
+  if (config.ens.push.fcm) config.ens.push.fcm = { ...config.ens.push.fcm, serviceAccountFile: at(config.ens.push.fcm.serviceAccountFile) }
   return config
 }

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { activesyncCommand } from '../protocols/activesync-command.js'
 import { encodeWbxml, type WbxmlElement } from '../protocols/wbxml/codec.js'
+import { FakeEws } from './fake-ews.js'
 import { SimServer } from './sim-server.js'
 
 export interface FakeExchangeOptions {
@@ -12,7 +13,8 @@ export interface FakeExchangeOptions {
  * A simulated Exchange front end: ActiveSync (OPTIONS with the MS-AS headers, WBXML FolderSync, held
  * Ping), EWS and POX Autodiscover, each answering 401 without credentials as IIS does.
  */
-export function fakeExchange (name: string, options: FakeExchangeOptions = {}): SimServer & { newMail: () => number } {
+export function fakeExchange (name: string, options: FakeExchangeOptions = {}): SimServer & { newMail: () => number, ews: FakeEws } {
+  const fakeEws = new FakeEws()
   const pingHoldMs = options.pingHoldMs ?? 60_000
   const waitingPings = new Set<() => void>()
   const sim = new SimServer(name, (req, res, body) => {
@@ -20,8 +22,8 @@ export function fakeExchange (name: string, options: FakeExchangeOptions = {}): 
     const path = url.pathname.toLowerCase()
     if (path === '/microsoft-server-activesync/healthcheck.htm') return text(res, 200, '200 OK')
     if (!req.headers.authorization) return unauthorized(res)
+    if (path.startsWith('/ews/')) return fakeEws.handle(req, res, body)
     if (path.startsWith('/microsoft-server-activesync')) return activesync(req, res, url.search.slice(1))
-    if (path.startsWith('/ews/')) return ews(res, body)
     if (path.startsWith('/autodiscover/autodiscover.xml')) return autodiscover(req, res)
     if (path.startsWith('/autodiscover/autodiscover.json')) return json(res, 200, { Protocol: 'ActiveSync', Url: `https://${req.headers.host ?? 'mail'}/Microsoft-Server-ActiveSync` })
     text(res, 404, 'Not Found')
@@ -61,6 +63,7 @@ export function fakeExchange (name: string, options: FakeExchangeOptions = {}): 
   }
 
   return Object.assign(sim, {
+    ews: fakeEws,
     /** "Delivers" a mail: every held Ping answers Status 2 (changes). Returns how many were woken. */
     newMail: (): number => {
       const n = waitingPings.size
@@ -107,16 +110,6 @@ function wbxml (res: ServerResponse, root: WbxmlElement): void {
   const body = encodeWbxml(root)
   res.writeHead(200, { 'content-type': 'application/vnd.ms-sync.wbxml', 'ms-server-activesync': '15.1', 'content-length': body.length })
   res.end(body)
-}
-
-function ews (res: ServerResponse, body: Buffer): void {
-  // The operation is the first element inside soap:Body (GetFolder, FindItem, ...).
-  const action = /<(?:[\w-]+:)?Body[^>]*>\s*<(?:[\w-]+:)?(\w+)/.exec(body.toString('utf8'))?.[1] ?? 'Unknown'
-  const xml = '<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/">' +
-    '<s:Header><h:ServerVersionInfo xmlns:h="http://schemas.microsoft.com/exchange/services/2006/types" MajorVersion="15" MinorVersion="1" MajorBuildNumber="2507" MinorBuildNumber="6" Version="V2017_07_11"/></s:Header>' +
-    `<s:Body><m:${action}Response xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages"><m:ResponseMessages><m:${action}ResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode></m:${action}ResponseMessage></m:ResponseMessages></m:${action}Response></s:Body></s:Envelope>`
-  res.writeHead(200, { 'content-type': 'text/xml; charset=utf-8', 'content-length': Buffer.byteLength(xml) })
-  res.end(xml)
 }
 
 function autodiscover (req: IncomingMessage, res: ServerResponse): void {

@@ -71,6 +71,27 @@ export class Metrics {
     registers: [this.registry]
   })
 
+  readonly ensNotifications = new Counter({
+    name: 'portcullis_ens_notifications_total',
+    help: 'Exchange push notifications handled by ENS, by event and result',
+    labelNames: ['event', 'result'] as const,
+    registers: [this.registry]
+  })
+
+  readonly ensPush = new Counter({
+    name: 'portcullis_ens_push_total',
+    help: 'Pushes sent to devices, by provider and result (sent, gone, retry)',
+    labelNames: ['provider', 'result'] as const,
+    registers: [this.registry]
+  })
+
+  readonly ensSubscriptions = new Counter({
+    name: 'portcullis_ens_subscriptions_total',
+    help: 'ENS subscribe requests, by result',
+    labelNames: ['result'] as const,
+    registers: [this.registry]
+  })
+
   constructor () {
     collectDefaultMetrics({ register: this.registry })
   }

@@ -11,6 +11,7 @@ import { ProxyHandler } from './proxy-handler.js'
 import { PolicyGate } from '../policy/gate.js'
 import { PolicyHolder, type ReloadResult } from '../policy/policy-holder.js'
 import { createStore } from '../store/create-store.js'
+import { createEns, type Ens } from '../../ens/create-ens.js'
 
 /** A running gateway: both listeners, the upstream pools and their health checks. */
 export interface Gateway {
@@ -19,6 +20,8 @@ export interface Gateway {
   /** Where the listeners ended up (port 0 in the config picks a free one). */
   readonly url: string
   readonly adminUrl: string
+  /** The e-mail notification service, when enabled. */
+  readonly ens: Ens | undefined
   /** Reloads the policy file; the previous policy stays when the new one is invalid. */
   reloadPolicies: (trigger: string) => ReloadResult
   stop: () => Promise<void>
@@ -36,7 +39,8 @@ export async function startGateway (config: LoadedConfig, log: Logger): Promise<
   const policies = config.policies ? new PolicyHolder(config.policies, log, metrics) : undefined
   const gate = policies ? new PolicyGate(policies, store, metrics, log) : undefined
   const reloadPolicies = (trigger: string): ReloadResult => policies ? policies.reload(trigger) : { ok: false, problems: ['no policies file configured'] }
-  const handler = new ProxyHandler({ config, pools, metrics, log, ...(gate ? { gate } : {}) })
+  const ens = config.ens.enabled ? await createEns(config, store, pools, metrics, log) : undefined
+  const handler = new ProxyHandler({ config, pools, metrics, log, ...(gate ? { gate } : {}), ...(ens ? { fallback: ens.handle } : {}) })
   const main = createMainServer(config, handler.handle, log)
   let ready = false
   const admin = createAdminServer({ metrics, log, pools, store, reloadPolicies, token: config.admin.tokenEnv ? process.env[config.admin.tokenEnv] : undefined, ready: async () => ready && await store.ping().then(() => true, () => false) })
@@ -53,10 +57,10 @@ export async function startGateway (config: LoadedConfig, log: Logger): Promise<
   let stopping: Promise<void> | undefined
   const stop = (): Promise<void> => {
     stopping ??= shutdown({ main, admin, handler, pools, checkers, log, graceMs: config.listen.shutdownGraceMs, setUnready: () => { ready = false } })
-      .finally(async () => { policies?.close(); await store.close() })
+      .finally(async () => { policies?.close(); await ens?.close(); await store.close() })
     return stopping
   }
-  return { pools, metrics, url, adminUrl, reloadPolicies, stop }
+  return { pools, metrics, url, adminUrl, ens, reloadPolicies, stop }
 }
 
 interface ShutdownParts {

@@ -33,6 +33,47 @@ export class RedisStore implements Store {
     return values.flatMap(v => v ? [JSON.parse(v) as DeviceRecord] : [])
   }
 
+  async get (key: string): Promise<string | undefined> {
+    return await this.#redis.get(this.#prefix + key) ?? undefined
+  }
+
+  async set (key: string, value: string, ttlSeconds?: number): Promise<void> {
+    if (ttlSeconds) await this.#redis.set(this.#prefix + key, value, 'EX', ttlSeconds)
+    else await this.#redis.set(this.#prefix + key, value)
+  }
+
+  async setIfAbsent (key: string, value: string, ttlSeconds: number): Promise<boolean> {
+    return await this.#redis.set(this.#prefix + key, value, 'EX', ttlSeconds, 'NX') === 'OK'
+  }
+
+  async del (key: string): Promise<void> {
+    await this.#redis.del(this.#prefix + key)
+  }
+
+  async hset (key: string, field: string, value: string): Promise<void> {
+    await this.#redis.hset(this.#prefix + key, field, value)
+  }
+
+  async hgetall (key: string): Promise<Record<string, string>> {
+    return await this.#redis.hgetall(this.#prefix + key)
+  }
+
+  async hdel (key: string, field: string): Promise<void> {
+    await this.#redis.hdel(this.#prefix + key, field)
+  }
+
+  async sadd (key: string, member: string): Promise<void> {
+    await this.#redis.sadd(this.#prefix + key, member)
+  }
+
+  async srem (key: string, member: string): Promise<void> {
+    await this.#redis.srem(this.#prefix + key, member)
+  }
+
+  async smembers (key: string): Promise<string[]> {
+    return await this.#redis.smembers(this.#prefix + key)
+  }
+
   async ping (): Promise<void> {
     await this.#redis.ping()
   }

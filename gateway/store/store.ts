@@ -31,6 +31,20 @@ export interface Store {
   getDevice: (deviceId: string) => Promise<DeviceRecord | undefined>
   putDevice: (record: DeviceRecord) => Promise<void>
   listDevices: () => Promise<DeviceRecord[]>
+  /** Plain keys for ENS (keys are namespaced by the caller; the Redis backend adds its prefix). */
+  get: (key: string) => Promise<string | undefined>
+  set: (key: string, value: string, ttlSeconds?: number) => Promise<void>
+  /** Sets only when absent; true when this call set it (de-duplication marks). */
+  setIfAbsent: (key: string, value: string, ttlSeconds: number) => Promise<boolean>
+  del: (key: string) => Promise<void>
+  /** Small hashes: the devices of a user. */
+  hset: (key: string, field: string, value: string) => Promise<void>
+  hgetall: (key: string) => Promise<Record<string, string>>
+  hdel: (key: string, field: string) => Promise<void>
+  /** Sets of ids: every subscription, for the heartbeat watchdog. */
+  sadd: (key: string, member: string) => Promise<void>
+  srem: (key: string, member: string) => Promise<void>
+  smembers: (key: string) => Promise<string[]>
   /** Resolves when the backend answers; rejects when it is unreachable. */
   ping: () => Promise<void>
   close: () => Promise<void>

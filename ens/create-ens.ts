@@ -1,0 +1,66 @@
+import { randomBytes } from 'node:crypto'
+import Fastify from 'fastify'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { LoadedConfig } from '../gateway/config/load.js'
+import type { Logger } from '../gateway/observability/log.js'
+import type { Metrics } from '../gateway/observability/metrics.js'
+import type { Store } from '../gateway/store/store.js'
+import type { UpstreamPool } from '../gateway/upstream/pool.js'
+import { parseMasterKey } from './crypto.js'
+import { ApnsProvider } from './push/apns.js'
+import { FcmProvider } from './push/fcm.js'
+import type { PushProvider } from './push/types.js'
+import { WebhookProvider } from './push/webhook.js'
+import { KeyRateLimit } from './rate-limit.js'
+import { ensRoutes } from './routes.js'
+import { EnsService } from './service.js'
+
+export interface Ens {
+  service: EnsService
+  /** Hands a request for /api/ens or /MailNotifications/api/ens to the ENS routes (anything else: 404). */
+  handle: (req: IncomingMessage, res: ServerResponse) => void
+  close: () => Promise<void>
+}
+
+/** Builds ENS from the config; throws a plain Error naming the key when something required is missing. */
+export async function createEns (config: LoadedConfig, store: Store, pools: ReadonlyMap<string, UpstreamPool>, metrics: Metrics, log: Logger): Promise<Ens> {
+  const ens = config.ens
+  const pool = pools.get(ens.ews?.upstream ?? '')
+  if (!pool) throw new Error('ens.ews.upstream must name an upstream (the Exchange pool)')
+  let masterKey = parseMasterKey(ens.masterKeyEnv ? process.env[ens.masterKeyEnv] : undefined)
+  if (!masterKey) {
+    if (store.kind === 'redis') throw new Error('ENS on the Redis store needs a master key: set ens.masterKeyEnv and that variable (32 random bytes, base64)')
+    masterKey = randomBytes(32) // memory store: keys die with the process anyway
+    log.warn('ens.masterKeyEnv not set: using a random master key for this process (memory store only)')
+  }
+  const providers: PushProvider[] = []
+  if (ens.push.apns) providers.push(new ApnsProvider(ens.push.apns))
+  if (ens.push.fcm) providers.push(new FcmProvider(ens.push.fcm.serviceAccountFile, ens.push.fcm.endpoint))
+  if (ens.push.webhook) providers.push(new WebhookProvider(ens.push.webhook.url))
+  const service = new EnsService(store, pool, providers, {
+    callbackBase: (ens.callbackUrl ?? config.publicUrl).replace(/\/$/, ''),
+    ewsPath: ens.ews?.path ?? '/EWS/Exchange.asmx',
+    statusFrequencyMinutes: ens.statusFrequencyMinutes,
+    payload: ens.payload,
+    masterKey
+  }, metrics, log)
+  const apiTokens = (ens.apiTokensEnv ? process.env[ens.apiTokensEnv] ?? '' : '').split(',').map(t => t.trim()).filter(Boolean)
+  // The logger of this app never prints URLs: the notify URL carries the encrypted credentials.
+  const app = Fastify({ loggerInstance: log.child({ listener: 'ens' }, { level: 'warn' }), bodyLimit: 65_536 })
+  app.setErrorHandler((err: Error & { statusCode?: number, code?: string }, _req, reply) => {
+    const status = err.statusCode ?? 500
+    if (status >= 500) log.error({ code: err.code, message: err.message }, 'ENS request failed')
+    return reply.code(status).send({ error: status >= 500 ? 'internal error' : err.message })
+  })
+  const routes = ensRoutes({ service, store, apiTokens, rateLimit: new KeyRateLimit() })
+  await app.register(routes, { prefix: '/api/ens' })
+  await app.register(routes, { prefix: '/MailNotifications/api/ens' })
+  await app.ready()
+  const watchdog = setInterval(() => { service.checkHeartbeats().catch(err => log.error({ message: (err as Error).message }, 'ENS heartbeat check failed')) }, 60_000)
+  watchdog.unref()
+  return {
+    service,
+    handle: (req, res) => app.routing(req, res),
+    close: async () => { clearInterval(watchdog); await app.close(); await service.close() }
+  }
+}

@@ -1,0 +1,268 @@
+import { createHash, randomBytes } from 'node:crypto'
+import type { Logger } from '../gateway/observability/log.js'
+import type { Metrics } from '../gateway/observability/metrics.js'
+import type { Store } from '../gateway/store/store.js'
+import type { UpstreamPool } from '../gateway/upstream/pool.js'
+import type { UpstreamServer } from '../gateway/upstream/server.js'
+import { createUserKeyPair, CredentialsError, decryptCredentials, hashSecret, secretMatches, type Credentials, type UserKeyPair } from './crypto.js'
+import { EwsAuthError, EwsUnavailableError, fetchSubjectAndSender, subscribeInbox, type EwsTarget } from './ews-client.js'
+import { EnsKeys } from './keys.js'
+import type { PushDevice, PushMessage, PushProvider } from './push/types.js'
+import type { SendNotification } from './send-notification.js'
+
+export interface EnsSettings {
+  callbackBase: string
+  ewsPath: string
+  statusFrequencyMinutes: number
+  payload: 'full' | 'minimal'
+  masterKey: Buffer
+}
+
+interface StoredKey extends UserKeyPair { createdAt: string }
+
+interface Subscription {
+  handle: string
+  userId: string
+  keyId: string
+  secretHash: string
+  subscriptionId: string
+  watermark: string
+  lastHeartbeat: number
+  lastNudge?: number
+}
+
+export type SubscribeOutcome = { status: 201, subscriptionId: string } | { status: 400 | 401 | 404 | 503, error: string }
+export type NotifyOutcome = { answer: 'OK' | 'Unsubscribe' } | { retry: string }
+
+/**
+ * The e-mail notification service: per-user keys, push subscriptions whose callback URL carries the
+ * device's encrypted credentials, and the notify path that turns Exchange's callback into pushes.
+ * Nothing here stores a password, `user:password` or the encrypted credentials: they arrive, are used
+ * in memory for one EWS call, and are gone.
+ */
+export class EnsService {
+  readonly #store: Store
+  readonly #pool: UpstreamPool
+  readonly #providers: Map<string, PushProvider>
+  readonly #settings: EnsSettings
+  readonly #metrics: Metrics
+  readonly #log: Logger
+  readonly #keys: EnsKeys
+
+  constructor (store: Store, pool: UpstreamPool, providers: PushProvider[], settings: EnsSettings, metrics: Metrics, log: Logger) {
+    this.#store = store
+    this.#pool = pool
+    this.#providers = new Map(providers.map(p => [p.name, p]))
+    this.#settings = settings
+    this.#metrics = metrics
+    this.#log = log
+    this.#keys = new EnsKeys(store)
+  }
+
+  /** The user's public key, created on first request and kept until rotated. */
+  async publicKey (userId: string): Promise<StoredKey> {
+    const existing = await this.#keys.get(userId)
+    if (existing) return existing
+    const created: StoredKey = { ...await createUserKeyPair(this.#settings.masterKey), createdAt: new Date().toISOString() }
+    return this.#keys.putIfAbsent(userId, created) // two gateways racing: both answer with the winner
+  }
+
+  async subscribe (userId: string, keyId: string, ciphertext: string, device: PushDevice): Promise<SubscribeOutcome> {
+    const key = await this.#keys.get(userId)
+    if (!key || key.keyId !== keyId) return this.#subscribed('unknown_key', { status: 404, error: 'unknown userId or keyId: ask for a public key first' })
+    if (!this.#providers.has(device.platform)) return this.#subscribed('bad_request', { status: 400, error: `push platform ${device.platform} is not configured` })
+    let credentials: Credentials
+    try {
+      credentials = decryptCredentials(ciphertext, key.wrappedPrivateKey, this.#settings.masterKey)
+    } catch (err) {
+      if (!(err instanceof CredentialsError)) throw err
+      return this.#subscribed('undecryptable', { status: 400, error: err.message })
+    }
+    const handle = randomBytes(16).toString('hex')
+    const secret = randomBytes(24).toString('base64url')
+    const callback = `${this.#settings.callbackBase}/api/ens/notify?id=${handle}&s=${secret}&creds=${encodeURIComponent(ciphertext)}`
+    let result: { subscriptionId: string, watermark: string }
+    try {
+      result = await this.#withEws(target => subscribeInbox(target, credentials, callback, this.#settings.statusFrequencyMinutes))
+    } catch (err) {
+      if (err instanceof EwsAuthError) return this.#subscribed('unauthorized', { status: 401, error: 'Exchange refused the credentials' })
+      if (err instanceof EwsUnavailableError) return this.#subscribed('ews_unavailable', { status: 503, error: 'Exchange is not reachable, try again later' })
+      throw err
+    }
+    const subscription: Subscription = { handle, userId, keyId, secretHash: hashSecret(secret), subscriptionId: result.subscriptionId, watermark: result.watermark, lastHeartbeat: Date.now() }
+    await this.#store.set(`ens:sub:${handle}`, JSON.stringify(subscription))
+    await this.#store.sadd('ens:subs', handle)
+    await this.#store.set(`ens:user-sub:${userId}`, handle) // the user's current subscription; older ones get Unsubscribe
+    await this.#store.hset(`ens:devices:${userId}`, device.id, JSON.stringify(device))
+    this.#log.info({ userId, deviceId: device.id, platform: device.platform }, 'ENS subscription created')
+    return this.#subscribed('created', { status: 201, subscriptionId: handle })
+  }
+
+  async unsubscribe (userId: string, deviceId: string): Promise<void> {
+    await this.#store.hdel(`ens:devices:${userId}`, deviceId)
+    this.#log.info({ userId, deviceId }, 'ENS device unsubscribed')
+  }
+
+  /**
+   * Exchange's SendNotification. Unknown subscription, wrong secret, a superseded subscription, no
+   * devices left or credentials that do not decrypt: Unsubscribe (one answer for all, no oracle). A
+   * transient EWS or push failure: `retry`, answered so that Exchange delivers again.
+   */
+  async notify (handle: string, secret: string, ciphertext: string, notification: SendNotification): Promise<NotifyOutcome> {
+    const event = notification.events.some(e => e.type === 'NewMailEvent' || e.type === 'CreatedEvent') ? 'newmail' : notification.responseClass === 'Error' ? 'error' : 'status'
+    const outcome = await this.#notify(handle, secret, ciphertext, notification)
+    const result = 'retry' in outcome ? 'retry' : outcome.answer === 'OK' ? 'ok' : 'unsubscribe'
+    this.#metrics.ensNotifications.inc({ event, result })
+    return outcome
+  }
+
+  async #notify (handle: string, secret: string, ciphertext: string, notification: SendNotification): Promise<NotifyOutcome> {
+    const json = await this.#store.get(`ens:sub:${handle}`)
+    const subscription = json ? JSON.parse(json) as Subscription : undefined
+    if (!subscription || !secretMatches(secret, subscription.secretHash)) return UNSUBSCRIBE
+    if (await this.#store.get(`ens:user-sub:${subscription.userId}`) !== handle) return this.#end(subscription)
+    const devices = await this.#devices(subscription.userId)
+    if (devices.length === 0) return this.#end(subscription)
+    if (notification.responseClass === 'Error') {
+      // ErrorReadEventsFailed and friends: the subscription is broken and must be recreated by the device.
+      await this.#pushAll(subscription.userId, devices, { kind: 'silent', reason: 'resubscribe' })
+      return this.#end(subscription)
+    }
+    subscription.lastHeartbeat = Date.now()
+    delete subscription.lastNudge
+    await this.#store.set(`ens:sub:${handle}`, JSON.stringify(subscription))
+    const itemIds = [...new Set(notification.events.filter(e => (e.type === 'NewMailEvent' || e.type === 'CreatedEvent') && e.itemId).map(e => e.itemId as string))]
+    if (itemIds.length === 0) return OK // a heartbeat (StatusEvent)
+    const key = await this.#keys.get(subscription.userId)
+    let credentials: Credentials | undefined
+    try {
+      if (!key || key.keyId !== subscription.keyId) throw new CredentialsError()
+      credentials = decryptCredentials(ciphertext, key.wrappedPrivateKey, this.#settings.masterKey)
+    } catch (err) {
+      if (!(err instanceof CredentialsError)) throw err
+      return UNSUBSCRIBE // tampered or undecryptable: no EWS call, no push
+    }
+    for (const itemId of itemIds) {
+      let message: PushMessage = { kind: 'mail', itemId }
+      const pending = await this.#pendingDevices(subscription.userId, itemId, devices)
+      if (pending.length === 0) continue // a redelivery or the Created half of a Created+NewMail pair
+      if (this.#settings.payload === 'full') {
+        try {
+          const { subject, from } = await this.#withEws(target => fetchSubjectAndSender(target, credentials, itemId))
+          message = { kind: 'mail', itemId, subject, from }
+        } catch (err) {
+          if (err instanceof EwsAuthError) { // the password changed: the device must subscribe again
+            await this.#pushAll(subscription.userId, devices, { kind: 'silent', reason: 'resubscribe' })
+            return this.#end(subscription)
+          }
+          if (err instanceof EwsUnavailableError) return { retry: 'EWS unavailable' }
+          throw err
+        }
+      }
+      const failed = await this.#pushAll(subscription.userId, pending, message, itemId)
+      if (failed > 0) return { retry: `${failed} push(es) failed` }
+    }
+    if ((await this.#devices(subscription.userId)).length === 0) return this.#end(subscription)
+    return OK
+  }
+
+  /**
+   * Claims the item for each device (SET NX, so two gateways receiving the same redelivery push once);
+   * a failed push releases its claim, so Exchange's redelivery retries only the devices that missed it.
+   */
+  async #pendingDevices (userId: string, itemId: string, devices: PushDevice[]): Promise<PushDevice[]> {
+    const pending: PushDevice[] = []
+    for (const d of devices) if (await this.#store.setIfAbsent(seenKey(userId, d.id, itemId), '1', 86_400)) pending.push(d)
+    return pending
+  }
+
+  /** Pushes to every device; removes dead tokens; returns how many failed transiently. */
+  async #pushAll (userId: string, devices: PushDevice[], message: PushMessage, itemId?: string): Promise<number> {
+    let failed = 0
+    await Promise.all(devices.map(async device => {
+      const provider = this.#providers.get(device.platform)
+      const result = provider ? await provider.send(device, message) : 'gone'
+      this.#metrics.ensPush.inc({ provider: device.platform, result })
+      if (result === 'gone') {
+        await this.#store.hdel(`ens:devices:${userId}`, device.id)
+        this.#log.info({ userId, deviceId: device.id, platform: device.platform }, 'ENS push token rejected: device removed')
+      } else if (result === 'retry') {
+        failed++
+        if (itemId) await this.#store.del(seenKey(userId, device.id, itemId))
+      }
+    }))
+    return failed
+  }
+
+  async #devices (userId: string): Promise<PushDevice[]> {
+    return Object.values(await this.#store.hgetall(`ens:devices:${userId}`)).map(v => JSON.parse(v) as PushDevice)
+  }
+
+  async #end (subscription: Subscription): Promise<NotifyOutcome> {
+    await this.#store.del(`ens:sub:${subscription.handle}`)
+    await this.#store.srem('ens:subs', subscription.handle)
+    return UNSUBSCRIBE
+  }
+
+  /**
+   * Heartbeat watchdog: a subscription silent for 2 × StatusFrequency has been lost by Exchange;
+   * its devices get a silent push asking them to subscribe again (once per overdue period).
+   */
+  async checkHeartbeats (now = Date.now()): Promise<number> {
+    const overdueMs = 2 * this.#settings.statusFrequencyMinutes * 60_000
+    let nudged = 0
+    for (const handle of await this.#store.smembers('ens:subs')) {
+      const json = await this.#store.get(`ens:sub:${handle}`)
+      if (!json) {
+        await this.#store.srem('ens:subs', handle)
+        continue
+      }
+      const sub = JSON.parse(json) as Subscription
+      if (now - sub.lastHeartbeat < overdueMs || (sub.lastNudge !== undefined && now - sub.lastNudge < overdueMs)) continue
+      await this.#pushAll(sub.userId, await this.#devices(sub.userId), { kind: 'silent', reason: 'resubscribe' })
+      sub.lastNudge = now
+      await this.#store.set(`ens:sub:${handle}`, JSON.stringify(sub))
+      this.#metrics.ensNotifications.inc({ event: 'heartbeat_overdue', result: 'resubscribe_push' })
+      nudged++
+    }
+    return nudged
+  }
+
+  /** Runs an EWS call against the Exchange pool, failing over to the next server when one is unreachable. */
+  async #withEws<T> (call: (target: EwsTarget) => Promise<T>): Promise<T> {
+    const tried = new Set<UpstreamServer>()
+    let last: unknown
+    for (let attempt = 0; attempt < this.#pool.servers.length; attempt++) {
+      const server = this.#pool.pick(tried)
+      if (!server) break
+      tried.add(server)
+      try {
+        const result = await call({ url: server.origin + this.#settings.ewsPath, timeoutMs: this.#pool.config.connectTimeoutMs + 10_000, rejectUnauthorized: !this.#pool.config.tls.insecure })
+        this.#pool.recordSuccess(server)
+        return result
+      } catch (err) {
+        if (!(err instanceof EwsUnavailableError)) throw err
+        this.#pool.recordFailure(server, 'connect', err.message)
+        last = err
+      }
+    }
+    throw last ?? new EwsUnavailableError('no Exchange server available')
+  }
+
+  #subscribed (result: string, outcome: SubscribeOutcome): SubscribeOutcome {
+    this.#metrics.ensSubscriptions.inc({ result })
+    return outcome
+  }
+
+  async close (): Promise<void> {
+    await Promise.all([...this.#providers.values()].map(p => p.close()))
+  }
+}
+
+/** De-duplication mark: item ids are long and opaque, so they are hashed into the key. */
+function seenKey (userId: string, deviceId: string, itemId: string): string {
+  return `ens:seen:${userId}:${deviceId}:${createHash('sha256').update(itemId).digest('base64url')}`
+}
+
+const OK: NotifyOutcome = { answer: 'OK' }
+const UNSUBSCRIBE: NotifyOutcome = { answer: 'Unsubscribe' }

@@ -1,0 +1,82 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { randomBytes } from 'node:crypto'
+import { request } from 'undici'
+
+/** A push subscription the simulated Exchange accepted. */
+export interface FakeSubscription {
+  subscriptionId: string
+  user: string
+  callbackUrl: string
+  authorization: string
+}
+
+const M = 'http://schemas.microsoft.com/exchange/services/2006/messages'
+const T = 'http://schemas.microsoft.com/exchange/services/2006/types'
+
+/**
+ * The EWS side of the simulated Exchange: Subscribe (push) and GetItem as Exchange 2016 answers them,
+ * and Exchange's own role in push: `deliverMail()` POSTs SendNotification to every callback URL.
+ */
+export class FakeEws {
+  readonly subscriptions: FakeSubscription[] = []
+  readonly getItems: Array<{ user: string, itemId: string, userAgent: string | undefined }> = []
+  /** user → password; absent means any credentials are accepted. */
+  users: Record<string, string> | undefined
+  readonly messages = new Map<string, { subject: string, from: string, email: string }>()
+
+  handle (req: IncomingMessage, res: ServerResponse, body: Buffer): void {
+    const xml = body.toString('utf8')
+    const auth = req.headers.authorization ?? ''
+    const [user = '', password = ''] = Buffer.from(auth.replace(/^Basic /, ''), 'base64').toString('utf8').split(/:(.*)/s)
+    if (this.users && this.users[user] !== password) {
+      res.writeHead(401, { 'www-authenticate': 'Basic realm="exchange"', 'content-length': 0 })
+      return void res.end()
+    }
+    const operation = /<(?:[\w-]+:)?Body[^>]*>\s*<(?:[\w-]+:)?(\w+)/.exec(xml)?.[1]
+    if (operation === 'Subscribe') {
+      const url = /<(?:\w+:)?URL>([^<]+)<\/(?:\w+:)?URL>/.exec(xml)?.[1] ?? ''
+      const subscriptionId = randomBytes(24).toString('base64')
+      this.subscriptions.push({ subscriptionId, user, callbackUrl: url.replace(/&amp;/g, '&'), authorization: auth })
+      return soap(res, `<m:SubscribeResponse xmlns:m="${M}" xmlns:t="${T}"><m:ResponseMessages><m:SubscribeResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:SubscriptionId>${subscriptionId}</m:SubscriptionId><m:Watermark>AQAAAA==</m:Watermark></m:SubscribeResponseMessage></m:ResponseMessages></m:SubscribeResponse>`)
+    }
+    if (operation === 'GetItem') {
+      const itemId = /<(?:\w+:)?ItemId Id="([^"]+)"/.exec(xml)?.[1] ?? ''
+      this.getItems.push({ user, itemId, userAgent: req.headers['user-agent'] })
+      const message = this.messages.get(itemId) ?? { subject: 'Hello', from: 'Dana Example', email: 'dana@example.com' }
+      return soap(res, `<m:GetItemResponse xmlns:m="${M}" xmlns:t="${T}"><m:ResponseMessages><m:GetItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Items><t:Message><t:ItemId Id="${itemId}" ChangeKey="CQAAAA=="/><t:Subject>${escape(message.subject)}</t:Subject><t:From><t:Mailbox><t:Name>${escape(message.from)}</t:Name><t:EmailAddress>${message.email}</t:EmailAddress><t:RoutingType>SMTP</t:RoutingType></t:Mailbox></t:From></t:Message></m:Items></m:GetItemResponseMessage></m:ResponseMessages></m:GetItemResponse>`)
+    }
+    soap(res, `<m:${operation}Response xmlns:m="${M}"><m:ResponseMessages><m:${operation}ResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode></m:${operation}ResponseMessage></m:ResponseMessages></m:${operation}Response>`)
+  }
+
+  /** Exchange's callback for a new mail (Created + NewMail for one item, as Exchange sends them). */
+  async deliverMail (subscription: FakeSubscription, message = { subject: 'Hello', from: 'Dana Example', email: 'dana@example.com' }, callbackUrl = subscription.callbackUrl): Promise<{ status: number, body: string, itemId: string, notification: string }> {
+    const itemId = 'AAMkAD' + randomBytes(30).toString('base64')
+    this.messages.set(itemId, message)
+    const events = ['CreatedEvent', 'NewMailEvent'].map(type => `<t:${type}><t:Watermark>AQAAAB==</t:Watermark><t:TimeStamp>2026-11-28T09:00:00Z</t:TimeStamp><t:ItemId Id="${itemId}" ChangeKey="CQAAAA=="/><t:ParentFolderId Id="AQMkAD" ChangeKey="AQAAAA=="/></t:${type}>`).join('')
+    const notification = `<t:SubscriptionId>${subscription.subscriptionId}</t:SubscriptionId><t:PreviousWatermark>AQAAAA==</t:PreviousWatermark><t:MoreEvents>false</t:MoreEvents>${events}`
+    const result = await this.notify(subscription, notification, callbackUrl)
+    return { ...result, itemId, notification }
+  }
+
+  /** The heartbeat Exchange sends every StatusFrequency minutes when nothing happens. */
+  heartbeat (subscription: FakeSubscription): Promise<{ status: number, body: string }> {
+    return this.notify(subscription, `<t:SubscriptionId>${subscription.subscriptionId}</t:SubscriptionId><t:PreviousWatermark>AQAAAA==</t:PreviousWatermark><t:MoreEvents>false</t:MoreEvents><t:StatusEvent><t:Watermark>AQAAAC==</t:Watermark></t:StatusEvent>`)
+  }
+
+  /** Re-sends a notification body as it was (Exchange retries deliveries it thinks failed). */
+  async notify (subscription: FakeSubscription, notification: string, callbackUrl = subscription.callbackUrl): Promise<{ status: number, body: string }> {
+    const xml = `<?xml version="1.0" encoding="utf-8"?><soap11:Envelope xmlns:soap11="http://schemas.xmlsoap.org/soap/envelope/"><soap11:Header><t:RequestServerVersion xmlns:t="${T}" Version="Exchange2013"/></soap11:Header><soap11:Body><m:SendNotification xmlns:m="${M}" xmlns:t="${T}"><m:ResponseMessages><m:SendNotificationResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Notification>${notification}</m:Notification></m:SendNotificationResponseMessage></m:ResponseMessages></m:SendNotification></soap11:Body></soap11:Envelope>`
+    const res = await request(callbackUrl, { method: 'POST', body: xml, headers: { 'content-type': 'text/xml; charset=utf-8', soapaction: `${M}/SendNotification` } })
+    return { status: res.statusCode, body: await res.body.text() }
+  }
+}
+
+function soap (res: ServerResponse, body: string): void {
+  const xml = `<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header><h:ServerVersionInfo xmlns:h="${T}" MajorVersion="15" MinorVersion="1" MajorBuildNumber="2507" MinorBuildNumber="6" Version="V2017_07_11"/></s:Header><s:Body>${body}</s:Body></s:Envelope>`
+  res.writeHead(200, { 'content-type': 'text/xml; charset=utf-8', 'content-length': Buffer.byteLength(xml) })
+  res.end(xml)
+}
+
+function escape (s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+}
