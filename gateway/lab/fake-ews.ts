@@ -30,7 +30,8 @@ export class FakeEws {
     const [user = '', password = ''] = Buffer.from(auth.replace(/^Basic /, ''), 'base64').toString('utf8').split(/:(.*)/s)
     if (this.users && this.users[user] !== password) {
       res.writeHead(401, { 'www-authenticate': 'Basic realm="exchange"', 'content-length': 0 })
-      return void res.end()
+      res.end()
+      return
     }
     const operation = /<(?:[\w-]+:)?Body[^>]*>\s*<(?:[\w-]+:)?(\w+)/.exec(xml)?.[1]
     if (operation === 'Subscribe') {
