@@ -10,6 +10,7 @@ export interface FakeSubscription {
   authorization: string
 }
 
+const MAILBOX = new Map<string, { subject: string, from: string, email: string }>()
 const M = 'http://schemas.microsoft.com/exchange/services/2006/messages'
 const T = 'http://schemas.microsoft.com/exchange/services/2006/types'
 
@@ -22,7 +23,8 @@ export class FakeEws {
   readonly getItems: Array<{ user: string, itemId: string, userAgent: string | undefined }> = []
   /** user → password; absent means any credentials are accepted. */
   users: Record<string, string> | undefined
-  readonly messages = new Map<string, { subject: string, from: string, email: string }>()
+  /** The mailbox database, shared by every simulated server (as a DAG backs every Exchange server). */
+  readonly messages = MAILBOX
 
   handle (req: IncomingMessage, res: ServerResponse, body: Buffer): void {
     const xml = body.toString('utf8')

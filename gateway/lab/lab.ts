@@ -6,6 +6,7 @@ import { stopOnSignal } from '../server/signals.js'
 import { fakeExchange } from './fake-exchange.js'
 import { fakeSkypeFrontEnd } from './fake-skype.js'
 import type { SimServer } from './sim-server.js'
+import { labDevice } from './lab-device.js'
 
 export interface LabOptions {
   port: number
@@ -13,7 +14,7 @@ export interface LabOptions {
 }
 
 /** Starts the simulated servers on ephemeral ports: two Exchange servers and a Skype pool of three, fe03 broken. */
-export async function startLabUpstreams (): Promise<{ exchange: SimServer[], skype: SimServer[], close: () => Promise<void> }> {
+export async function startLabUpstreams (): Promise<{ exchange: Array<ReturnType<typeof fakeExchange>>, skype: SimServer[], close: () => Promise<void> }> {
   const exchange = [fakeExchange('exch01'), fakeExchange('exch02')]
   const skype = [fakeSkypeFrontEnd('fe01'), fakeSkypeFrontEnd('fe02'), fakeSkypeFrontEnd('fe03')]
   ;(skype[2] as SimServer).mode = 'iis-503' // the incident: one front end's IIS app pool is stopped
@@ -21,7 +22,7 @@ export async function startLabUpstreams (): Promise<{ exchange: SimServer[], sky
   return { exchange, skype, close: async () => { await Promise.all([...exchange, ...skype].map(s => s.close())) } }
 }
 
-export function labConfigYaml (exchange: SimServer[], skype: SimServer[], port: number, adminPort: number): string {
+export function labConfigYaml (exchange: SimServer[], skype: SimServer[], port: number, adminPort: number, pushUrl: string): string {
   return `# portcullis lab: generated configuration
 listen: { host: 127.0.0.1, port: ${port} }
 publicUrl: http://127.0.0.1:${port}
@@ -39,6 +40,10 @@ services:
   autodiscover: { upstream: exchange }
   ucwa: { upstream: skype }
 policies: ${fileURLToPath(new URL('../../policies/policies.yaml', import.meta.url))}
+ens:
+  enabled: true
+  ews: { upstream: exchange }
+  push: { webhook: { url: ${pushUrl} } }
 `
 }
 
@@ -46,7 +51,11 @@ policies: ${fileURLToPath(new URL('../../policies/policies.yaml', import.meta.ur
 export async function runLab (options: LabOptions): Promise<void> {
   process.env.PORTCULLIS_ADMIN_TOKEN ??= 'lab-admin-token'
   const upstreams = await startLabUpstreams()
-  const config = parseConfig(labConfigYaml(upstreams.exchange, upstreams.skype, options.port, options.adminPort), '<lab>')
+  const exchange = upstreams.exchange
+  for (const server of exchange) server.ews.users = { 'alice@example.com': 'secret' }
+  const phone = labDevice(exchange.map(s => s.ews), () => `http://127.0.0.1:${options.port}`)
+  await phone.listen()
+  const config = parseConfig(labConfigYaml(exchange, upstreams.skype, options.port, options.adminPort, `${phone.url}/push`), '<lab>')
   const log = createLogger(process.env.PORTCULLIS_LOG_LEVEL ?? 'warn')
   const gateway = await startGateway(config, log)
   const g = gateway.url
@@ -55,7 +64,8 @@ export async function runLab (options: LabOptions): Promise<void> {
 Portcullis lab is running.
   gateway  ${g}
   admin    ${a}   (admin token: ${process.env.PORTCULLIS_ADMIN_TOKEN})
-  exchange ${upstreams.exchange.map(s => `${s.name}=${s.url}`).join('  ')}
+  exchange ${exchange.map(s => `${s.name}=${s.url}`).join('  ')}  (EWS user alice@example.com / secret)
+  phone    ${phone.url}   (the lab's mail app and push sink)
   skype    ${upstreams.skype.map(s => `${s.name}=${s.url}${s.mode === 'iis-503' ? ' (broken: IIS 503)' : ''}`).join('  ')}
 
 Try:
@@ -76,6 +86,10 @@ Try:
   # Skype sign-in: fe03 answers 503 like a stopped IIS app pool; every request still gets 401/201
   for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{http_code}\\n' -X POST -H 'Content-Type: application/json' --data '{"UserAgent":"lab","EndpointId":"1"}' ${g}/ucwa/v1/applications; done
   curl -s -H 'Authorization: Bearer cwt=lab' -H 'Content-Type: application/json' --data '{"UserAgent":"lab","EndpointId":"1"}' ${g}/ucwa/oauth/v1/applications
+  # ENS: the lab phone subscribes (key, RSA-OAEP credentials, EWS push subscription), Exchange delivers, the phone is pushed
+  curl -s -X POST ${phone.url}/subscribe
+  curl -s -X POST '${phone.url}/deliver?subject=Quarterly%20numbers'
+  curl -s ${phone.url}/pushes
   # What the gateway thinks of its servers (fe03 ejected / failing checks), and the metrics
   curl -s -H 'Authorization: Bearer ${process.env.PORTCULLIS_ADMIN_TOKEN}' ${a}/api/upstreams
   curl -s ${a}/metrics | grep portcullis_upstream
@@ -84,5 +98,6 @@ Try:
 Ctrl-C stops the lab.
 `)
   await stopOnSignal(gateway)
+  await phone.close()
   await upstreams.close()
 }

@@ -30,6 +30,14 @@ test('portcullis lab: simulated Exchange and Skype behind the gateway, the broke
   assert.equal(upstreams.servers.filter(s => s.up).length, 2)
   const blocked = await send(`${g}/Microsoft-Server-ActiveSync?Cmd=FolderSync&User=alice&DeviceId=OUTLOOK1&DeviceType=Outlook`, { method: 'POST', body: 'x', headers: { authorization: 'Basic YWxpY2U6c2VjcmV0', 'user-agent': 'Outlook-iOS-Android/1.0', 'ms-asprotocolversion': '14.1' } })
   assert.equal(findText(decodeWbxml(blocked.body), 'FolderHierarchy:Status'), '129')
+  // ENS: the lab phone subscribes, Exchange delivers a mail, the phone's push sink shows subject and sender.
+  const phone = /phone {4}(http:\/\/127\.0\.0\.1:\d+)/.exec(output())?.[1] as string
+  assert.equal((await send(`${phone}/subscribe`, { method: 'POST' })).status, 201)
+  const delivered = JSON.parse((await send(`${phone}/deliver?subject=Lab%20test`, { method: 'POST' })).body.toString()) as Array<{ answer: string }>
+  assert.deepEqual(delivered.map(d => d.answer), ['OK'])
+  const pushes = JSON.parse((await send(`${phone}/pushes`)).body.toString()) as Array<{ subject: string, from: string }>
+  assert.equal(pushes[0]?.subject, 'Lab test')
+  assert.equal(pushes[0]?.from, 'Lab Sender')
   const exited = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)))
   child.kill('SIGINT')
   assert.equal(await exited, 0)
