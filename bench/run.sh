@@ -15,3 +15,5 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" # the hard limit here i
 node --expose-gc --import tsx bench/run.ts "$@"
 echo
 taskset -c 1 node --import tsx bench/policy.ts
+echo
+taskset -c 0 node --import tsx bench/ens.ts

@@ -1,10 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash, randomBytes, type KeyObject } from 'node:crypto'
 import type { Logger } from '../gateway/observability/log.js'
 import type { Metrics } from '../gateway/observability/metrics.js'
 import type { Store } from '../gateway/store/store.js'
 import type { UpstreamPool } from '../gateway/upstream/pool.js'
 import type { UpstreamServer } from '../gateway/upstream/server.js'
-import { createUserKeyPair, CredentialsError, decryptCredentials, hashSecret, secretMatches, type Credentials, type UserKeyPair } from './crypto.js'
+import { createUserKeyPair, CredentialsError, decryptCredentials, hashSecret, secretMatches, unwrapPrivateKey, type Credentials, type UserKeyPair } from './crypto.js'
 import { EwsAuthError, EwsUnavailableError, fetchSubjectAndSender, subscribeInbox, type EwsTarget } from './ews-client.js'
 import { EnsKeys } from './keys.js'
 import type { PushDevice, PushMessage, PushProvider } from './push/types.js'
@@ -48,6 +48,7 @@ export class EnsService {
   readonly #metrics: Metrics
   readonly #log: Logger
   readonly #keys: EnsKeys
+  readonly #unwrapped = new Map<string, KeyObject>()
 
   constructor (store: Store, pool: UpstreamPool, providers: PushProvider[], settings: EnsSettings, metrics: Metrics, log: Logger) {
     this.#store = store
@@ -73,7 +74,7 @@ export class EnsService {
     if (!this.#providers.has(device.platform)) return this.#subscribed('bad_request', { status: 400, error: `push platform ${device.platform} is not configured` })
     let credentials: Credentials
     try {
-      credentials = decryptCredentials(ciphertext, key.wrappedPrivateKey, this.#settings.masterKey)
+      credentials = decryptCredentials(ciphertext, this.#privateKey(userId, key))
     } catch (err) {
       if (!(err instanceof CredentialsError)) throw err
       return this.#subscribed('undecryptable', { status: 400, error: err.message })
@@ -137,7 +138,7 @@ export class EnsService {
     let credentials: Credentials | undefined
     try {
       if (!key || key.keyId !== subscription.keyId) throw new CredentialsError()
-      credentials = decryptCredentials(ciphertext, key.wrappedPrivateKey, this.#settings.masterKey)
+      credentials = decryptCredentials(ciphertext, this.#privateKey(subscription.userId, key))
     } catch (err) {
       if (!(err instanceof CredentialsError)) throw err
       return UNSUBSCRIBE // tampered or undecryptable: no EWS call, no push
@@ -247,6 +248,18 @@ export class EnsService {
       }
     }
     throw last ?? new EwsUnavailableError('no Exchange server available')
+  }
+
+  /** Unwrapped private keys, kept in memory only (never stored unwrapped), keyed by user and key id. */
+  #privateKey (userId: string, key: UserKeyPair): KeyObject {
+    const id = `${userId}:${key.keyId}`
+    let object = this.#unwrapped.get(id)
+    if (!object) {
+      object = unwrapPrivateKey(key.wrappedPrivateKey, this.#settings.masterKey)
+      if (this.#unwrapped.size >= 10_000) this.#unwrapped.clear()
+      this.#unwrapped.set(id, object)
+    }
+    return object
   }
 
   #subscribed (result: string, outcome: SubscribeOutcome): SubscribeOutcome {

@@ -1,0 +1,83 @@
+import { spawn } from 'node:child_process'
+import { constants, createHash, generateKeyPairSync, publicEncrypt } from 'node:crypto'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:http2'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { request } from 'undici'
+import { fakeExchange } from '../gateway/lab/fake-exchange.js'
+
+/**
+ * ENS end to end on one core: the gateway (pinned to CPU 1, production config) receives Exchange's
+ * SendNotification, decrypts the credentials, fetches subject and sender with GetItem from a local
+ * fake EWS and pushes to a local fake APNs over HTTP/2. The fake servers and the load run on CPU 0.
+ * Reports notifications per second and the latency Exchange sees (p50, p99).
+ */
+const USERS = 200
+const CONCURRENCY = 16
+const SECONDS = Number(process.env.BENCH_ENS_SECONDS ?? 10)
+const PORT = 18193
+
+const dir = mkdtempSync(join(tmpdir(), 'portcullis-ens-bench-'))
+const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+writeFileSync(join(dir, 'AuthKey.p8'), privateKey.export({ type: 'pkcs8', format: 'pem' }))
+let pushes = 0
+const apns = createServer()
+apns.on('stream', (stream) => { stream.resume(); stream.on('end', () => { pushes++; stream.respond({ ':status': 200 }); stream.end() }) })
+await new Promise<void>(resolve => apns.listen(0, '127.0.0.1', resolve))
+const exchange = fakeExchange('exch')
+await exchange.listen()
+const passwords: Record<string, string> = {}
+for (let i = 0; i < USERS; i++) passwords[`user${i}@example.com`] = `pw-${i}`
+exchange.ews.users = passwords
+
+writeFileSync(join(dir, 'config.yaml'), `listen: { host: 127.0.0.1, port: ${PORT} }
+publicUrl: http://127.0.0.1:${PORT}
+admin: { host: 127.0.0.1, port: ${PORT + 1} }
+upstreams: { exchange: { servers: [${exchange.url}] } }
+services: { activesync: { upstream: exchange } }
+log: { level: info }
+ens:
+  enabled: true
+  ews: { upstream: exchange }
+  push: { apns: { keyFile: ${join(dir, 'AuthKey.p8')}, keyId: BENCHKEY01, teamId: TEAM000001, topic: com.example.mail, endpoint: http://127.0.0.1:${(apns.address() as AddressInfo).port} } }
+`)
+const gateway = spawn('taskset', ['-c', '1', process.execPath, ...(process.env.GATEWAY_NODE_ARGS ? process.env.GATEWAY_NODE_ARGS.split(' ') : []), new URL('../bin/portcullis.js', import.meta.url).pathname, 'start', '--config', join(dir, 'config.yaml')], { stdio: 'ignore' })
+process.on('exit', () => gateway.kill('SIGTERM'))
+for (let i = 0; i < 100; i++) {
+  try { await (await request(`http://127.0.0.1:${PORT}/api/ens/alive`)).body.dump(); break } catch { await new Promise(resolve => setTimeout(resolve, 100)) }
+}
+
+for (let i = 0; i < USERS; i++) {
+  const email = `user${i}@example.com`
+  const userId = createHash('sha256').update(email).digest('hex')
+  const key = await (await request(`http://127.0.0.1:${PORT}/api/ens/publickey`, { method: 'POST', body: JSON.stringify({ userId }), headers: { 'content-type': 'application/json' } })).body.json() as { keyId: string, publicKey: string }
+  const credentials = publicEncrypt({ key: key.publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, Buffer.from(`${email}:${passwords[email]}`)).toString('base64url')
+  const res = await request(`http://127.0.0.1:${PORT}/api/ens/subscribe`, { method: 'POST', body: JSON.stringify({ userId, keyId: key.keyId, credentials, device: { id: `phone-${i}`, platform: 'apns', token: `token-${i}` } }), headers: { 'content-type': 'application/json' } })
+  if (res.statusCode !== 201) throw new Error(`subscribe ${i}: ${res.statusCode} ${await res.body.text()}`)
+  await res.body.dump()
+}
+
+const latencies: number[] = []
+let failures = 0
+const deadline = Date.now() + SECONDS * 1000
+let next = 0
+const started = performance.now()
+await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+  while (Date.now() < deadline) {
+    const sub = exchange.ews.subscriptions[next++ % exchange.ews.subscriptions.length]!
+    const t0 = performance.now()
+    const result = await exchange.ews.deliverMail(sub)
+    latencies.push(performance.now() - t0)
+    if (result.status !== 200 || !result.body.includes('>OK<')) failures++
+  }
+}))
+const elapsed = (performance.now() - started) / 1000
+latencies.sort((a, b) => a - b)
+const pct = (p: number): string => (latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0).toFixed(1)
+process.stdout.write(`### ENS end to end (gateway on one core; decrypt, GetItem, APNs push)\n\n| notifications/s | p50 | p99 | pushes | failed |\n|---:|---:|---:|---:|---:|\n| ${Math.round(latencies.length / elapsed)} | ${pct(0.5)} ms | ${pct(0.99)} ms | ${pushes} | ${failures} |\n`)
+gateway.kill('SIGTERM')
+await exchange.close()
+apns.close()
+process.exit(0)
