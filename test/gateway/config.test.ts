@@ -97,3 +97,12 @@ test('unknown commands print usage and exit 2', () => {
   assert.equal(result.code, 2)
   assert.match(result.stderr, /usage: portcullis/)
 })
+
+test('ENS on the Redis store refuses to start without a master key', () => {
+  const file = configFile('ens-redis.yaml', GOOD + `store: { type: redis, redis: { url: 'redis://127.0.0.1:6379' } }
+ens: { enabled: true, ews: { upstream: exchange }, push: { webhook: { url: 'https://relay.example.com/' } } }
+`)
+  const result = runCli(['check', '--config', file])
+  assert.equal(result.code, 1)
+  assert.match(result.stderr, /ens\.masterKeyEnv: required on the Redis store/)
+})
