@@ -2,6 +2,8 @@
 // values are not XML-escaped (the callback URL is escaped before it goes in), service.Timeout and
 // service.UserAgent never reach the wire (a per-request XhrApi sets the timeout, HttpHeaders the UA),
 // and it has no push listener (ens/send-notification.ts parses what Exchange sends).
+import { Agent as HttpAgent } from 'node:http'
+import { Agent as HttpsAgent } from 'node:https'
 import { XhrApi } from '@ewsjs/xhr'
 import {
   BasePropertySet, EmailMessage, EmailMessageSchema, EventType, ExchangeService, ExchangeVersion, FolderId,
@@ -29,6 +31,20 @@ export class EwsUnavailableError extends Error {
 }
 
 /**
+ * Keep-alive connection pools under the per-call XhrApi objects. Without them every GetItem opened a new
+ * TCP connection (XhrApi builds a fresh axios client), and Nagle plus delayed ACKs left the gateway idle
+ * half the time (measured: 55 % idle at 220 notifications/s). Sharing TCP connections shares nothing of a
+ * user's: Basic credentials travel with each request, and NTLM is not used here.
+ */
+const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 256, noDelay: true })
+const httpsAgents = new Map<boolean, HttpsAgent>()
+function httpsAgent (rejectUnauthorized: boolean): HttpsAgent {
+  let agent = httpsAgents.get(rejectUnauthorized)
+  if (!agent) httpsAgents.set(rejectUnauthorized, agent = new HttpsAgent({ keepAlive: true, maxSockets: 256, noDelay: true, rejectUnauthorized }))
+  return agent
+}
+
+/**
  * A new ExchangeService and XhrApi for every call: credentials live in them, and sharing a service
  * object between users is how one ENS once served one user's mail to another.
  */
@@ -36,7 +52,7 @@ function serviceFor (target: EwsTarget, credentials: Credentials): ExchangeServi
   const service = new ExchangeService(ExchangeVersion.Exchange2013)
   service.Url = new Uri(target.url)
   service.Credentials = new WebCredentials(credentials.user, credentials.password)
-  service.XHRApi = new XhrApi({ timeout: target.timeoutMs, rejectUnauthorized: target.rejectUnauthorized })
+  service.XHRApi = new XhrApi({ timeout: target.timeoutMs, rejectUnauthorized: target.rejectUnauthorized, httpAgent, httpsAgent: httpsAgent(target.rejectUnauthorized) })
   service.HttpHeaders.Add('User-Agent', ENS_USER_AGENT)
   return service
 }
