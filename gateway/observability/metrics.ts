@@ -7,12 +7,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export class Metrics {
   readonly registry = new Registry()
 
-  readonly requests = new Counter({
-    name: 'portcullis_requests_total',
-    help: 'Requests answered, by service and status class',
-    labelNames: ['service', 'status_class'] as const,
-    registers: [this.registry]
-  })
+  readonly requests = counter(this.registry, 'portcullis_requests_total', 'Requests answered, by service and status class', ['service', 'status_class'])
 
   readonly requestDuration = new Histogram({
     name: 'portcullis_request_duration_seconds',
@@ -22,79 +17,37 @@ export class Metrics {
     registers: [this.registry]
   })
 
-  readonly longPollsInFlight = new Gauge({
-    name: 'portcullis_longpolls_in_flight',
-    help: 'Long-poll requests (ActiveSync Ping/Sync, UCWA events) being held',
-    labelNames: ['service'] as const,
-    registers: [this.registry]
-  })
+  readonly longPollsInFlight = gauge(this.registry, 'portcullis_longpolls_in_flight', 'Long-poll requests (ActiveSync Ping/Sync, UCWA events) being held', ['service'])
 
-  readonly upstreamRequests = new Counter({
-    name: 'portcullis_upstream_requests_total',
-    help: 'Attempts sent to upstream servers, by outcome',
-    labelNames: ['upstream', 'server', 'status_class', 'outcome'] as const,
-    registers: [this.registry]
-  })
+  readonly upstreamRequests = counter(this.registry, 'portcullis_upstream_requests_total', 'Attempts sent to upstream servers, by outcome', ['upstream', 'server', 'status_class', 'outcome'])
 
-  readonly upstreamRetries = new Counter({
-    name: 'portcullis_upstream_retries_total',
-    help: 'Requests replayed on another server, by reason',
-    labelNames: ['upstream', 'reason'] as const,
-    registers: [this.registry]
-  })
+  readonly upstreamRetries = counter(this.registry, 'portcullis_upstream_retries_total', 'Requests replayed on another server, by reason', ['upstream', 'reason'])
 
-  readonly upstreamEjections = new Counter({
-    name: 'portcullis_upstream_ejections_total',
-    help: 'Servers taken out of rotation after consecutive server-level failures',
-    labelNames: ['upstream', 'server'] as const,
-    registers: [this.registry]
-  })
+  readonly upstreamEjections = counter(this.registry, 'portcullis_upstream_ejections_total', 'Servers taken out of rotation after consecutive server-level failures', ['upstream', 'server'])
 
-  readonly upstreamServerUp = new Gauge({
-    name: 'portcullis_upstream_server_up',
-    help: '1 while a server is in rotation, 0 while it is ejected or fails its health checks',
-    labelNames: ['upstream', 'server'] as const,
-    registers: [this.registry]
-  })
+  readonly upstreamServerUp = gauge(this.registry, 'portcullis_upstream_server_up', '1 while a server is in rotation, 0 while it is ejected or fails its health checks', ['upstream', 'server'])
 
-  readonly policyDecisions = new Counter({
-    name: 'portcullis_policy_decisions_total',
-    help: 'Policy decisions, by the rule that decided (or "default") and the action',
-    labelNames: ['rule', 'action'] as const,
-    registers: [this.registry]
-  })
+  readonly policyDecisions = counter(this.registry, 'portcullis_policy_decisions_total', 'Policy decisions, by the rule that decided (or "default") and the action', ['rule', 'action'])
 
-  readonly policyReloads = new Counter({
-    name: 'portcullis_policy_reloads_total',
-    help: 'Policy reloads, by result; a failed reload keeps the previous policy in force',
-    labelNames: ['result'] as const,
-    registers: [this.registry]
-  })
+  readonly policyReloads = counter(this.registry, 'portcullis_policy_reloads_total', 'Policy reloads, by result; a failed reload keeps the previous policy in force', ['result'])
 
-  readonly ensNotifications = new Counter({
-    name: 'portcullis_ens_notifications_total',
-    help: 'Exchange push notifications handled by ENS, by event and result',
-    labelNames: ['event', 'result'] as const,
-    registers: [this.registry]
-  })
+  readonly ensNotifications = counter(this.registry, 'portcullis_ens_notifications_total', 'Exchange push notifications handled by ENS, by event and result', ['event', 'result'])
 
-  readonly ensPush = new Counter({
-    name: 'portcullis_ens_push_total',
-    help: 'Pushes sent to devices, by provider and result (sent, gone, retry)',
-    labelNames: ['provider', 'result'] as const,
-    registers: [this.registry]
-  })
+  readonly ensPush = counter(this.registry, 'portcullis_ens_push_total', 'Pushes sent to devices, by provider and result (sent, gone, retry)', ['provider', 'result'])
 
-  readonly ensSubscriptions = new Counter({
-    name: 'portcullis_ens_subscriptions_total',
-    help: 'ENS subscribe requests, by result',
-    labelNames: ['result'] as const,
-    registers: [this.registry]
-  })
+  readonly ensSubscriptions = counter(this.registry, 'portcullis_ens_subscriptions_total', 'ENS subscribe requests, by result', ['result'])
 
   constructor () {
     collectDefaultMetrics({ register: this.registry })
   }
+}
+
+function counter<L extends string> (registry: Registry, name: string, help: string, labelNames: readonly L[]): Counter<L> {
+  return new Counter({ name, help, labelNames, registers: [registry] })
+}
+
+function gauge<L extends string> (registry: Registry, name: string, help: string, labelNames: readonly L[]): Gauge<L> {
+  return new Gauge({ name, help, labelNames, registers: [registry] })
 }
 
 /** "2xx", "4xx", ...: status codes would multiply series for no insight. */
