@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { activesyncCommand } from '../protocols/activesync-command.js'
 import { encodeWbxml, type WbxmlElement } from '../protocols/wbxml/codec.js'
 import { FakeEws } from './fake-ews.js'
-import { SimServer } from './sim-server.js'
+import { sendJson as json, SimServer } from './sim-server.js'
 
 export interface FakeExchangeOptions {
   /** How long a Ping is held before "no changes" (the real server holds up to HeartbeatInterval). */
@@ -123,11 +123,5 @@ function autodiscover (req: IncomingMessage, res: ServerResponse): void {
 
 function text (res: ServerResponse, status: number, body: string): void {
   res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) })
-  res.end(body)
-}
-
-function json (res: ServerResponse, status: number, value: unknown): void {
-  const body = JSON.stringify(value)
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
   res.end(body)
 }

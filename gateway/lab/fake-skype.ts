@@ -1,5 +1,4 @@
-import type { ServerResponse } from 'node:http'
-import { SimServer } from './sim-server.js'
+import { sendJson as json, SimServer } from './sim-server.js'
 
 export interface FakeSkypeOptions {
   /** How long an event channel P-GET is held before it is released empty. */
@@ -55,10 +54,4 @@ export function fakeSkypeFrontEnd (name: string, options: FakeSkypeOptions = {})
     json(res, 200, { servedBy: name })
   })
   return sim
-}
-
-function json (res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
-  const body = JSON.stringify(value)
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers })
-  res.end(body)
 }

@@ -99,3 +99,10 @@ export function httpSys503 (res: ServerResponse): void {
   res.writeHead(503, { 'content-type': 'text/html; charset=us-ascii', server: 'Microsoft-HTTPAPI/2.0', connection: 'close', 'content-length': Buffer.byteLength(body) })
   res.end(body)
 }
+
+/** A JSON answer with its length, as IIS sends it. */
+export function sendJson (res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
+  const body = JSON.stringify(value)
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers })
+  res.end(body)
+}

@@ -37,8 +37,25 @@ export class Metrics {
 
   readonly ensSubscriptions = counter(this.registry, 'portcullis_ens_subscriptions_total', 'ENS subscribe requests, by result', ['result'])
 
+  // Per-request code uses these: `.labels()` hashes its arguments on every call, these remember children.
+  readonly requestsBy = childCache((service: string, cls: string) => this.requests.labels({ service, status_class: cls }))
+  readonly requestDurationBy = childCache((service: string) => this.requestDuration.labels({ service }))
+  readonly upstreamRequestsBy = childCache((upstream: string, server: string, cls: string, outcome: string) => this.upstreamRequests.labels({ upstream, server, status_class: cls, outcome }))
+  readonly policyDecisionsBy = childCache((rule: string, action: string) => this.policyDecisions.labels({ rule, action }))
+
   constructor () {
     collectDefaultMetrics({ register: this.registry })
+  }
+}
+
+/** Memoises a metric's label children by their label values. */
+function childCache<A extends string[], C> (make: (...values: A) => C): (...values: A) => C {
+  const children = new Map<string, C>()
+  return (...values) => {
+    const key = values.join('\u0000')
+    let child = children.get(key)
+    if (!child) children.set(key, child = make(...values))
+    return child
   }
 }
 

@@ -23,7 +23,6 @@ export class PolicyGate {
   readonly #store: Store
   readonly #metrics: Metrics
   readonly #log: Logger
-  readonly #counters = new Map<string, { inc: () => void }>()
 
   constructor (policies: PolicyHolder, store: Store, metrics: Metrics, log: Logger) {
     this.#policies = policies
@@ -41,7 +40,7 @@ export class PolicyGate {
     let decision = this.#policies.current.decide(identity)
     if (record?.state === 'blocked') decision = ADMIN_BLOCKED
     else if (record?.state === 'approved' && decision.action === 'quarantine') decision = { ...decision, action: 'allow' }
-    this.#count(decision)
+    this.#metrics.policyDecisionsBy(decision.rule, decision.action).inc()
     if (deviceId) await this.#remember(deviceId, record, who, decision)
     if (decision.action === 'allow') return true
     ctx.note = `${decision.action} by rule ${decision.rule}`
@@ -69,16 +68,6 @@ export class PolicyGate {
       firstSeen: record?.firstSeen ?? now.toISOString(),
       lastSeen: now.toISOString()
     })
-  }
-
-  #count (decision: Decision): void {
-    const key = `${decision.rule}\n${decision.action}`
-    let counter = this.#counters.get(key)
-    if (!counter) {
-      counter = this.#metrics.policyDecisions.labels({ rule: decision.rule, action: decision.action })
-      this.#counters.set(key, counter)
-    }
-    counter.inc()
   }
 }
 

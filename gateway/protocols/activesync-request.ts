@@ -16,7 +16,8 @@ export class ActiveSyncQueryError extends Error {
   readonly code = 'PORTCULLIS_ACTIVESYNC_QUERY'
 }
 
-const COMMAND_CODES: Record<number, string> = {
+/** Command codes of the binary query (MS-ASHTTP 2.2.1.1.1.1.2). */
+export const COMMAND_CODES: Record<number, string> = {
   0: 'Sync', 1: 'SendMail', 2: 'SmartForward', 3: 'SmartReply', 4: 'GetAttachment', 9: 'FolderSync', 10: 'FolderCreate', 11: 'FolderDelete', 12: 'FolderUpdate', 13: 'MoveItems', 14: 'GetItemEstimate', 15: 'MeetingResponse', 16: 'Search', 17: 'Settings', 18: 'Ping', 19: 'ItemOperations', 20: 'Provision', 21: 'ResolveRecipients', 22: 'ValidateCert'
 }
 const PLAIN_NAMES = new Map(['cmd', 'user', 'deviceid', 'devicetype', 'attachmentname', 'collectionid', 'itemid', 'longid', 'occurrence', 'saveinsent', 'parentid', 'collectionname'].map(n => [n, n]))
@@ -29,9 +30,7 @@ const PLAIN_NAMES = new Map(['cmd', 'user', 'deviceid', 'devicetype', 'attachmen
 export function parseActiveSyncRequest (query: string, headers: IncomingHttpHeaders): ActiveSyncRequest {
   const headerVersion = single(headers['ms-asprotocolversion'])
   if (query === '') return { command: undefined, user: undefined, deviceId: undefined, deviceType: undefined, version: headerVersion, policyKey: single(headers['x-ms-policykey']) }
-  // Base64 has '=' only as trailing padding; the plain form always has name=value pairs.
-  const plain = /[&=]/.test(query.replace(/(?:=|%3D)+$/i, ''))
-  return plain ? parsePlain(query, headers, headerVersion) : parseBase64(query, headerVersion)
+  return isPlainQuery(query) ? parsePlain(query, headers, headerVersion) : parseBase64(query, headerVersion)
 }
 
 function parsePlain (query: string, headers: IncomingHttpHeaders, version: string | undefined): ActiveSyncRequest {
@@ -106,6 +105,11 @@ function parseBase64 (query: string, headerVersion: string | undefined): ActiveS
   const version = (versionByte / 10).toFixed(1)
   if (headerVersion !== undefined && headerVersion !== version) throw new ActiveSyncQueryError('MS-ASProtocolVersion disagrees with the binary query')
   return { command, user, deviceId: canonicalDeviceId(deviceIdRaw), deviceType: deviceType || undefined, version, policyKey }
+}
+
+/** Base64 has '=' only as trailing padding; the plain form always has name=value pairs. */
+export function isPlainQuery (query: string): boolean {
+  return /[&=]/.test(query.replace(/(?:=|%3D)+$/i, ''))
 }
 
 /** DeviceId as Exchange shows it: printable ASCII as is, binary (a 16-byte GUID) as lower-case hex. */

@@ -68,10 +68,3 @@ function namedByConnection (connection: string | undefined): Set<string> | undef
   if (lower === 'keep-alive' || lower === 'close') return undefined
   return new Set(lower.split(',').map(s => s.trim()))
 }
-
-/** The authentication scheme of an Authorization header, lower-case ("basic", "ntlm", ...). */
-export function authScheme (authorization: string | undefined): string {
-  if (!authorization) return 'none'
-  const space = authorization.indexOf(' ')
-  return (space === -1 ? authorization : authorization.slice(0, space)).toLowerCase()
-}

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http'
 import type { Dispatcher } from 'undici'
-import { classifyError, retryAfterSeconds, type AttemptError } from '../upstream/classify.js'
+import { classifyError, isServerLevel503, retryAfterSeconds, type AttemptError } from '../upstream/classify.js'
 import { responseHeadersFromRaw } from './headers.js'
 
 /** How one attempt ended, as the attempt loop needs to know it. */
@@ -49,8 +49,7 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
   onHeaders (statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     if (statusCode < 200) return true // 1xx from the upstream: the client's own 100-continue was answered by Node
     const headers = responseHeadersFromRaw(rawHeaders, statusCode === 451 ? this.#rewriteLocation : undefined)
-    if (statusCode === 503 && !headers.throttled) {
-      // Server-level: no per-user throttling marker (reference/ucwa.md §4).
+    if (isServerLevel503(statusCode, headers.throttled)) {
       const retryAfter = retryAfterSeconds(headers.retryAfter)
       if (this.#drop503) {
         this.#discarding = true

@@ -3,14 +3,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Client } from 'undici'
 import type { LoadedConfig } from '../config/load.js'
-import type { ServiceName } from '../config/schema.js'
 import type { Logger } from '../observability/log.js'
 import { statusClass, type Metrics } from '../observability/metrics.js'
 import { activesyncCommand } from '../protocols/activesync-command.js'
 import { answer, PING_STATUS_EXPIRED } from '../proxy/answers.js'
 import { createContext, type ProxyContext } from '../proxy/context.js'
 import { forward, type ForwardDeps, type ForwardRequest } from '../proxy/forward.js'
-import { authScheme, upstreamRequestHeaders } from '../proxy/headers.js'
+import { upstreamRequestHeaders } from '../proxy/headers.js'
+import { authScheme } from '../protocols/authorization.js'
 import { longPollTimeout } from '../proxy/long-poll.js'
 import { readRequestBody } from '../proxy/request-body.js'
 import { canonicalTarget } from '../routing/normalize-path.js'
@@ -48,8 +48,6 @@ export class ProxyHandler {
   readonly #trusted: BlockList
   readonly #proto: string
   readonly #pinned = new WeakMap<Socket, Pinned>()
-  readonly #counters = new Map<string, { inc: () => void }>()
-  readonly #durations = new Map<ServiceName, { observe: (seconds: number) => void }>()
 
   constructor (deps: ProxyHandlerDeps) {
     this.#deps = deps
@@ -177,9 +175,9 @@ export class ProxyHandler {
     if (ctx.longPollMs !== undefined) {
       this.#deps.metrics.longPollsInFlight.dec({ service: label })
     } else if (service) {
-      this.#durationOf(service).observe(durationMs / 1000)
+      this.#deps.metrics.requestDurationBy(service).observe(durationMs / 1000)
     }
-    this.#counter(label, status).inc()
+    this.#deps.metrics.requestsBy(label, status === 0 ? 'aborted' : statusClass(status)).inc()
     this.#deps.log.info({
       service: label,
       command: ctx.command,
@@ -194,26 +192,6 @@ export class ProxyHandler {
       completed: res.writableFinished,
       ...(ctx.note ? { note: ctx.note } : {})
     }, 'request')
-  }
-
-  #durationOf (service: ServiceName): { observe: (seconds: number) => void } {
-    let histogram = this.#durations.get(service)
-    if (!histogram) {
-      histogram = this.#deps.metrics.requestDuration.labels({ service })
-      this.#durations.set(service, histogram)
-    }
-    return histogram
-  }
-
-  #counter (service: ServiceName | 'none', status: number): { inc: () => void } {
-    const cls = status === 0 ? 'aborted' : statusClass(status)
-    const key = service + cls
-    let counter = this.#counters.get(key)
-    if (!counter) {
-      counter = this.#deps.metrics.requests.labels({ service, status_class: cls })
-      this.#counters.set(key, counter)
-    }
-    return counter
   }
 }
 

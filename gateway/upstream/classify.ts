@@ -1,4 +1,3 @@
-import type { IncomingHttpHeaders } from 'node:http'
 import type { FailureReason } from './server.js'
 
 /**
@@ -8,8 +7,8 @@ import type { FailureReason } from './server.js'
  * before the response. Per-user throttling (ActiveSync 503 + X-MS-ASThrottle, EWS ErrorServerBusy as
  * HTTP 500) goes back to the client unchanged: another server would say the same, and it is no fault.
  */
-export function isServerLevel503 (status: number, headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): boolean {
-  return status === 503 && headers['x-ms-asthrottle'] === undefined
+export function isServerLevel503 (status: number, throttled: boolean): boolean {
+  return status === 503 && !throttled
 }
 
 /** Parses Retry-After as delta-seconds or an HTTP date; undefined when absent or unusable. */

@@ -35,7 +35,6 @@ export class UpstreamServer {
   lastFailure: ServerSnapshot['lastFailure'] = null
 
   readonly upstream: string
-  readonly #counters = new Map<string, { inc: () => void }>()
 
   constructor (upstream: string, origin: string, dispatcher: Pool) {
     this.upstream = upstream
@@ -45,15 +44,9 @@ export class UpstreamServer {
     this.dispatcher = dispatcher
   }
 
-  /** The attempt counter for one status and outcome, label children cached (this runs per request). */
+  /** The attempt counter for one status (0: no answer) and outcome. */
   counter (metrics: Metrics, status: number, outcome: string): { inc: () => void } {
-    const key = `${status}${outcome}`
-    let counter = this.#counters.get(key)
-    if (!counter) {
-      counter = metrics.upstreamRequests.labels({ upstream: this.upstream, server: this.name, status_class: status === 0 ? 'none' : statusClass(status), outcome })
-      this.#counters.set(key, counter)
-    }
-    return counter
+    return metrics.upstreamRequestsBy(this.upstream, this.name, status === 0 ? 'none' : statusClass(status), outcome)
   }
 
   isEjected (now: number): boolean {
