@@ -31,6 +31,7 @@ rules:
   - { name: quarantine-nokia, action: quarantine, match: { deviceType: Nokia } }
   - { name: block-old-os, action: block, match: { deviceOS: "Android 4*" } }
   - { name: block-scripts, action: block, match: { userAgent: "curl/*" } }
+  - { name: no-ews-export, action: block, match: { protocol: ews, command: ExportItems } }
 `
 
 async function setup (t: TestContext, policy = BASE_POLICY, store?: Record<string, unknown>): Promise<Awaited<ReturnType<typeof startTestGateway>> & { exchange: ReturnType<typeof fakeExchange>, skype: SimServer, file: string }> {
@@ -133,7 +134,7 @@ test('a Provision body passes to Exchange byte-identical while its DeviceInforma
 })
 
 test('quarantine → the admin approves through the API → allowed; an admin block wins over every rule', async t => {
-  const { gateway, exchange } = await setup(t)
+  const { gateway, exchange, logs } = await setup(t)
   const headers = { authorization: BASIC, 'user-agent': 'NokiaMail/1.0', 'ms-asprotocolversion': '14.1' }
   const quarantined = await send(eas(gateway.url, 'FolderSync', 'NOKIA1', 'Nokia'), { method: 'POST', body: 'x', headers })
   assert.match(libwbxml(quarantined.body), /<Status>129<\/Status>/)
@@ -143,6 +144,8 @@ test('quarantine → the admin approves through the API → allowed; an admin bl
   assert.equal(pending[0].deviceId, 'NOKIA1')
   assert.equal(pending[0].user, 'CORP\\alice')
   assert.equal(pending[0].rule, 'quarantine-nokia')
+  const logged = logs.find('device quarantined')[0]
+  assert.deepEqual({ rule: logged?.rule, user: logged?.user, deviceId: logged?.deviceId, userAgent: logged?.userAgent }, { rule: 'quarantine-nokia', user: 'CORP\\alice', deviceId: 'NOKIA1', userAgent: 'NokiaMail/1.0' })
   assert.ok(pending[0].firstSeen)
   assert.equal((await send(`${gateway.adminUrl}/api/devices/NOKIA1/approve`, { method: 'POST', headers: auth })).status, 200)
   assert.equal((await send(eas(gateway.url, 'FolderSync', 'nokia1', 'Nokia'), { method: 'POST', body: 'x', headers })).status, 200)
@@ -236,4 +239,14 @@ test('two gateways sharing one Redis see the same quarantine and approval at onc
   const dump = JSON.stringify(await Promise.all(keys.map(async (k): Promise<unknown> => await client.type(k) === 'string' ? await client.get(k) : await client.smembers(k))))
   assert.ok(!dump.includes('Secret-Pa55') && !dump.includes(BASIC.slice(6)), 'no credential in Redis')
   assert.equal((await send(`${a.gateway.adminUrl}/readyz`)).status, 200)
+})
+
+test('EWS rules see the SOAP operation, from SOAPAction or from the body', async t => {
+  const { gateway, exchange } = await setup(t)
+  const envelope = (op: string): string => `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><m:${op} xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages"/></s:Body></s:Envelope>`
+  const post = (body: string, headers: Record<string, string> = {}): Promise<number> => send(`${gateway.url}/EWS/Exchange.asmx`, { method: 'POST', body, headers: { authorization: BASIC, 'content-type': 'text/xml', ...headers } }).then(r => r.status)
+  assert.equal(await post(envelope('ExportItems')), 403)
+  assert.equal(await post(envelope('GetFolder'), { soapaction: '"http://schemas.microsoft.com/exchange/services/2006/messages/ExportItems"' }), 403)
+  assert.equal(await post(envelope('GetFolder')), 200)
+  assert.equal(exchange.received.length, 1)
 })

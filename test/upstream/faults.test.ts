@@ -31,14 +31,26 @@ test('a server that resets connections: idempotent requests move on, a POST it m
   assert.equal(get.status, 200, 'GET replayed on the good server')
   assert.equal(bad.received.length, 1)
   assert.equal(good.received.length, 1)
-  const post = await send(url + EWS, { method: 'POST', body: '<x/>', headers: { authorization: 'Basic YTpi' } })
-  if ((bad.received.length as number) === 2) {
-    assert.equal(post.status, 502, 'a reset after the POST was sent is not replayed')
-    assert.equal(good.received.length, 1)
-  } else {
-    assert.equal(post.status, 200) // least-outstanding picked the good server first
-  }
+  assert.ok(await postUntilItHits(bad, good, url, 502), 'a POST reached the resetting server and got 502, not a replay')
 })
+
+/**
+ * Sends POSTs until one lands on `bad` (the balancer decides where) and checks that exactly that one
+ * got `status` without being replayed on `good`. Returns whether one landed there.
+ */
+async function postUntilItHits (bad: SimServer, good: SimServer, url: string, status: number, dispatcher?: ReturnType<typeof client>): Promise<boolean> {
+  for (let i = 0; i < 6; i++) {
+    const [badBefore, goodBefore] = [bad.received.length, good.received.length]
+    const res = await send(url + EWS, { method: 'POST', body: '<x/>', headers: { authorization: 'Basic YTpi' }, ...(dispatcher ? { dispatcher } : {}) })
+    if (bad.received.length > badBefore) {
+      assert.equal(res.status, status)
+      assert.equal(good.received.length, goodBefore, 'not replayed on the other server')
+      return true
+    }
+    assert.equal(res.status, 200)
+  }
+  return false
+}
 
 test('a server that never answers: idempotent requests move on after the header timeout, POSTs get 504', async t => {
   const { bad, good, url } = await badThenGood(t, 'hang', { retry: { maxAttempts: 2 } })
@@ -48,11 +60,7 @@ test('a server that never answers: idempotent requests move on after the header 
   assert.equal(good.received.length, 1)
   const agent = client()
   t.after(() => agent.destroy())
-  const statuses = new Set<number>()
-  for (let i = 0; i < 4; i++) {
-    statuses.add((await send(url + EWS, { method: 'POST', body: '<x/>', headers: { authorization: 'Basic YTpi' }, dispatcher: agent })).status)
-  }
-  assert.ok([...statuses].every(s => s === 200 || s === 504), [...statuses].join())
+  assert.ok(await postUntilItHits(bad, good, url, 504, agent), 'a POST reached the silent server and got 504, not a replay')
 })
 
 test('a server that refuses connections: every request, POST included, is served by the other', async t => {
@@ -149,4 +157,20 @@ test('Retry-After on a server-level 503 keeps that server out of first attempts 
   }
   assert.equal(hits, 1, 'asked to wait 120 s, the server was left alone')
   assert.equal(gateway.pools.get('exchange')?.snapshot().servers[0]?.state, 'held')
+})
+
+test('repeated ejections last longer, up to the cap', { timeout: 30_000 }, async t => {
+  const { bad, url, logs } = await badThenGood(t, 'iis-503', { ejection: { consecutiveFailures: 1, baseMs: 150, maxMs: 400 } })
+  const durations: number[] = []
+  while (durations.length < 3) {
+    await send(url + EWS, { method: 'POST', body: '<x/>', headers: { authorization: 'Basic YTpi' } })
+    const ejected = logs.find('server ejected').map(l => Number(l.ejectedForMs))
+    if (ejected.length > durations.length) durations.push(ejected[ejected.length - 1] as number)
+    else await new Promise(resolve => setTimeout(resolve, 50)) // wait for the ejection to run out
+  }
+  // base × n with ±10 % jitter, capped: ~150, ~300, then 400 (not 450)
+  assert.ok(durations[0]! >= 135 && durations[0]! <= 165, durations.join())
+  assert.ok(durations[1]! >= 270 && durations[1]! <= 330, durations.join())
+  assert.ok(durations[2]! >= 360 && durations[2]! <= 440, durations.join())
+  assert.ok(bad.received.length >= 3)
 })

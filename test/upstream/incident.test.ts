@@ -68,6 +68,8 @@ test('the incident: one front end of three answers IIS 503; 500 mixed requests, 
   for (const broken of [brokenFe, brokenExch]) {
     assert.ok(broken.traffic.length <= 15, `${broken.name} got ${broken.traffic.length} real requests of 250`)
     assert.ok(broken.received.length > broken.traffic.length, `${broken.name} was probed`)
+    const probe = broken.received.find(r => String(r.headers['user-agent']).startsWith('Portcullis-HealthCheck'))
+    assert.equal(probe?.headers.host, 'mobile.example.com', 'probes carry the published Host (publicUrl)')
   }
 
   const metrics = (await send(`${gateway.adminUrl}/metrics`)).body.toString()
