@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { constants, createHash, generateKeyPairSync, publicEncrypt } from 'node:crypto'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http2'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -59,6 +59,13 @@ for (let i = 0; i < USERS; i++) {
   await res.body.dump()
 }
 
+/** CPU seconds used so far by a process (utime + stime from /proc), to show which side is the bottleneck. */
+function cpuSeconds (pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+const gatewayCpu0 = cpuSeconds(gateway.pid!)
+const benchCpu0 = cpuSeconds(process.pid)
 const latencies: number[] = []
 let failures = 0
 const deadline = Date.now() + SECONDS * 1000
@@ -74,10 +81,14 @@ await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
   }
 }))
 const elapsed = (performance.now() - started) / 1000
+const gatewayBusy = (cpuSeconds(gateway.pid!) - gatewayCpu0) / elapsed
+const benchBusy = (cpuSeconds(process.pid) - benchCpu0) / elapsed
 latencies.sort((a, b) => a - b)
 const pct = (p: number): string => (latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0).toFixed(1)
-process.stdout.write(`### ENS end to end (gateway on one core; decrypt, GetItem, APNs push)\n\n| notifications/s | p50 | p99 | pushes | failed |\n|---:|---:|---:|---:|---:|\n| ${Math.round(latencies.length / elapsed)} | ${pct(0.5)} ms | ${pct(0.99)} ms | ${pushes} | ${failures} |\n`)
+process.stdout.write(`### ENS end to end (gateway on one core; decrypt, GetItem, APNs push)\n\n| notifications/s | p50 | p99 | pushes | failed | gateway CPU | gateway CPU per notification | fakes + load CPU |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n| ${Math.round(latencies.length / elapsed)} | ${pct(0.5)} ms | ${pct(0.99)} ms | ${pushes} | ${failures} | ${Math.round(gatewayBusy * 100)} % | ${(gatewayBusy * elapsed * 1000 / latencies.length).toFixed(2)} ms | ${Math.round(benchBusy * 100)} % |\n`)
+const exited = new Promise(resolve => gateway.once('exit', resolve))
 gateway.kill('SIGTERM')
+await exited // lets a --cpu-prof in GATEWAY_NODE_ARGS write its profile
 await exchange.close()
 apns.close()
 process.exit(0)

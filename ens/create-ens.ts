@@ -12,6 +12,7 @@ import { FcmProvider } from './push/fcm.js'
 import type { PushProvider } from './push/types.js'
 import { WebhookProvider } from './push/webhook.js'
 import { KeyRateLimit } from './rate-limit.js'
+import { handleNotify, isNotifyRequest } from './notify-route.js'
 import { ensRoutes } from './routes.js'
 import { EnsService } from './service.js'
 
@@ -60,7 +61,7 @@ export async function createEns (config: LoadedConfig, store: Store, pools: Read
   watchdog.unref()
   return {
     service,
-    handle: (req, res) => app.routing(req, res),
+    handle: (req, res) => isNotifyRequest(req) ? handleNotify(req, res, service, log) : app.routing(req, res),
     close: async () => { clearInterval(watchdog); await app.close(); await service.close() }
   }
 }

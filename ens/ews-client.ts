@@ -2,14 +2,13 @@
 // values are not XML-escaped (the callback URL is escaped before it goes in), service.Timeout and
 // service.UserAgent never reach the wire (a per-request XhrApi sets the timeout, HttpHeaders the UA),
 // and it has no push listener (ens/send-notification.ts parses what Exchange sends).
-import { Agent as HttpAgent } from 'node:http'
-import { Agent as HttpsAgent } from 'node:https'
-import { XhrApi } from '@ewsjs/xhr'
+import type { Dispatcher } from 'undici'
 import {
-  BasePropertySet, EmailMessage, EmailMessageSchema, EventType, ExchangeService, ExchangeVersion, FolderId,
-  ItemId, ItemSchema, PropertySet, Uri, WebCredentials, WellKnownFolderName
+  EventType, ExchangeService, ExchangeVersion, FolderId, Uri, WebCredentials, WellKnownFolderName
 } from 'ews-javascript-api'
 import type { Credentials } from './crypto.js'
+import { xmlEscape } from './ews-soap.js'
+import { UndiciXhrApi } from './ews-http.js'
 
 /** The user agent Portcullis' ENS sends to EWS: allow it in an EWS allow list (README, "ENS"). */
 export const ENS_USER_AGENT = 'Portcullis-ENS/1.0'
@@ -18,7 +17,8 @@ export interface EwsTarget {
   /** e.g. https://exch01.corp.example/EWS/Exchange.asmx */
   url: string
   timeoutMs: number
-  rejectUnauthorized: boolean
+  /** The upstream server's undici pool: its TLS settings apply, its connections are reused. */
+  dispatcher: Dispatcher
 }
 
 export class EwsAuthError extends Error {
@@ -31,20 +31,6 @@ export class EwsUnavailableError extends Error {
 }
 
 /**
- * Keep-alive connection pools under the per-call XhrApi objects. Without them every GetItem opened a new
- * TCP connection (XhrApi builds a fresh axios client), and Nagle plus delayed ACKs left the gateway idle
- * half the time (measured: 55 % idle at 220 notifications/s). Sharing TCP connections shares nothing of a
- * user's: Basic credentials travel with each request, and NTLM is not used here.
- */
-const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 256, noDelay: true })
-const httpsAgents = new Map<boolean, HttpsAgent>()
-function httpsAgent (rejectUnauthorized: boolean): HttpsAgent {
-  let agent = httpsAgents.get(rejectUnauthorized)
-  if (!agent) httpsAgents.set(rejectUnauthorized, agent = new HttpsAgent({ keepAlive: true, maxSockets: 256, noDelay: true, rejectUnauthorized }))
-  return agent
-}
-
-/**
  * A new ExchangeService and XhrApi for every call: credentials live in them, and sharing a service
  * object between users is how one ENS once served one user's mail to another.
  */
@@ -52,7 +38,8 @@ function serviceFor (target: EwsTarget, credentials: Credentials): ExchangeServi
   const service = new ExchangeService(ExchangeVersion.Exchange2013)
   service.Url = new Uri(target.url)
   service.Credentials = new WebCredentials(credentials.user, credentials.password)
-  service.XHRApi = new XhrApi({ timeout: target.timeoutMs, rejectUnauthorized: target.rejectUnauthorized, httpAgent, httpsAgent: httpsAgent(target.rejectUnauthorized) })
+  service.XHRApi = new UndiciXhrApi(target.dispatcher, target.timeoutMs) as unknown as ExchangeService['XHRApi']
+  service.AcceptGzipEncoding = false // responses are about 1 KB: compressing costs both sides more CPU than it saves
   service.HttpHeaders.Add('User-Agent', ENS_USER_AGENT)
   return service
 }
@@ -62,21 +49,9 @@ export async function subscribeInbox (target: EwsTarget, credentials: Credential
   const service = serviceFor(target, credentials)
   try {
     const subscription = await service.SubscribeToPushNotifications(
-      [new FolderId(WellKnownFolderName.Inbox)], new Uri(xmlEscape(callbackUrl)), statusFrequencyMinutes, null as unknown as string,
+      [new FolderId(WellKnownFolderName.Inbox)], new Uri(xmlEscape(callbackUrl)) /* ews-javascript-api writes values unescaped (issues #358, #368) */, statusFrequencyMinutes, null as unknown as string,
       EventType.NewMail, EventType.Created)
     return { subscriptionId: subscription.Id, watermark: subscription.Watermark }
-  } catch (err) {
-    throw classify(err)
-  }
-}
-
-/** Subject and sender of one message (GetItem, IdOnly + Subject + From). */
-export async function fetchSubjectAndSender (target: EwsTarget, credentials: Credentials, itemId: string): Promise<{ subject: string, from: string }> {
-  const service = serviceFor(target, credentials)
-  try {
-    const message = await EmailMessage.Bind(service, new ItemId(itemId), new PropertySet(BasePropertySet.IdOnly, [ItemSchema.Subject, EmailMessageSchema.From]))
-    const from = message.From
-    return { subject: message.Subject ?? '', from: from?.Name || from?.Address || '' }
   } catch (err) {
     throw classify(err)
   }
@@ -89,9 +64,4 @@ function classify (err: unknown): Error {
   if (status === 401 || /\b401\b|Unauthorized/i.test(text)) return new EwsAuthError('Exchange refused the credentials')
   if (status === undefined && e.ErrorCode !== undefined && !/ECONN|timeout|socket|503|50\d/i.test(text)) return err as Error
   return new EwsUnavailableError(`EWS unavailable: ${status ?? (e.code || e.message || 'error')}`)
-}
-
-/** ews-javascript-api writes values into the SOAP body as they are (issues #358, #368). */
-function xmlEscape (value: string): string {
-  return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
 }

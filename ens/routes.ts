@@ -2,7 +2,6 @@ import { timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Store } from '../gateway/store/store.js'
 import type { KeyRateLimit } from './rate-limit.js'
-import { NotificationParseError, parseSendNotification, sendNotificationResult } from './send-notification.js'
 import type { EnsService } from './service.js'
 
 export interface EnsRouteDeps {
@@ -13,14 +12,10 @@ export interface EnsRouteDeps {
 }
 
 const USER_ID = /^[0-9a-f]{64}$/
-const SEND_NOTIFICATION = 'http://schemas.microsoft.com/exchange/services/2006/messages/SendNotification'
 
-/** The ENS API (design.md, "ENS"), mounted under /api/ens and /MailNotifications/api/ens. */
+/** The device-facing ENS API (design.md, "ENS"), mounted under /api/ens and /MailNotifications/api/ens; notify is ens/notify-route.ts. */
 export function ensRoutes (deps: EnsRouteDeps) {
   return async function routes (app: FastifyInstance): Promise<void> {
-    // Exchange posts text/xml; fastify refuses media types it has no parser for (415).
-    app.addContentTypeParser(['text/xml', 'application/soap+xml'], { parseAs: 'string', bodyLimit: 1_048_576 }, (_req, body, done) => done(null, body))
-
     app.get('/alive', async (_req, reply) => {
       const up = await deps.store.ping().then(() => true, () => false)
       return reply.code(up ? 200 : 503).send({ status: up ? 'alive' : 'store unreachable' })
@@ -57,24 +52,6 @@ export function ensRoutes (deps: EnsRouteDeps) {
         await deps.service.unsubscribe(userId, deviceId)
         return reply.code(204).send()
       })
-    })
-
-    app.post<{ Querystring: { id?: string, s?: string, creds?: string }, Body: string }>('/notify', async (req, reply) => {
-      const action = String(req.headers.soapaction ?? '').replace(/"/g, '')
-      if (typeof req.body !== 'string' || (action !== '' && action !== SEND_NOTIFICATION)) {
-        return reply.code(400).send({ error: 'only SOAP SendNotification is accepted here' })
-      }
-      let notification
-      try {
-        notification = parseSendNotification(req.body)
-      } catch (err) {
-        if (!(err instanceof NotificationParseError)) throw err
-        return reply.code(400).send({ error: err.message })
-      }
-      const { id = '', s = '', creds = '' } = req.query
-      const outcome = await deps.service.notify(id, s, creds, notification)
-      if ('retry' in outcome) return reply.code(503).header('retry-after', '30').send({ error: 'temporarily unavailable' })
-      return reply.type('text/xml; charset=utf-8').send(sendNotificationResult(outcome.answer))
     })
   }
 }

@@ -1,7 +1,5 @@
-import { DOMParser } from '@xmldom/xmldom'
-
-const M = 'http://schemas.microsoft.com/exchange/services/2006/messages'
-const T = 'http://schemas.microsoft.com/exchange/services/2006/types'
+import { EWS_MESSAGES as M, EWS_TYPES as T } from './ews-soap.js'
+import { find, findAll, parseXml, textOf, XmlError, type XmlElement } from './xml.js'
 
 export interface NotificationEvent {
   type: string
@@ -25,34 +23,35 @@ export class NotificationParseError extends Error {
  * and captures use soap11/s/soap, m/t or default namespaces. Rejects anything that is not one.
  */
 export function parseSendNotification (xml: string): SendNotification {
-  const errors: string[] = []
-  const doc = new DOMParser({ errorHandler: { warning: () => {}, error: (msg: string) => errors.push(msg), fatalError: (msg: string) => errors.push(msg) } }).parseFromString(xml, 'text/xml')
-  if (errors.length > 0 || !doc.documentElement) throw new NotificationParseError('not XML')
-  const send = doc.getElementsByTagNameNS(M, 'SendNotification')[0]
+  let document: XmlElement
+  try {
+    document = parseXml(xml)
+  } catch (err) {
+    if (err instanceof XmlError) throw new NotificationParseError('not XML')
+    throw err
+  }
+  const send = document.ns === M && document.name === 'SendNotification' ? document : find(document, M, 'SendNotification')
   if (!send) throw new NotificationParseError('not a SendNotification')
-  const message = send.getElementsByTagNameNS(M, 'SendNotificationResponseMessage')[0]
+  const message = find(send, M, 'SendNotificationResponseMessage')
   if (!message) throw new NotificationParseError('no SendNotificationResponseMessage')
-  const text = (parent: Element, ns: string, name: string): string | undefined => parent.getElementsByTagNameNS(ns, name)[0]?.textContent?.trim() ?? undefined
-  const notification = message.getElementsByTagNameNS(M, 'Notification')[0]
+  const notification = find(message, M, 'Notification')
   const events: NotificationEvent[] = []
   let subscriptionId: string | undefined
   if (notification) {
-    subscriptionId = text(notification, T, 'SubscriptionId')
-    for (let node = notification.firstChild; node; node = node.nextSibling) {
-      if (node.nodeType !== 1) continue
-      const el = node as Element
-      if (el.namespaceURI !== T || !el.localName.endsWith('Event')) continue
-      events.push({ type: el.localName, itemId: el.getElementsByTagNameNS(T, 'ItemId')[0]?.getAttribute('Id') ?? undefined, watermark: text(el, T, 'Watermark') })
+    subscriptionId = textOf(notification, T, 'SubscriptionId')
+    for (const el of notification.children) {
+      if (el.ns !== T || !el.name.endsWith('Event')) continue
+      events.push({ type: el.name, itemId: find(el, T, 'ItemId')?.attributes.Id, watermark: textOf(el, T, 'Watermark') })
     }
   } else {
     // ResponseClass="Error": the subscription id sits in MessageXml (ErrorReadEventsFailed).
-    for (const value of Array.from(message.getElementsByTagNameNS(T, 'Value'))) {
-      if (value.getAttribute('Name') === 'SubscriptionId') subscriptionId = value.textContent ?? undefined
+    for (const value of findAll(message, T, 'Value')) {
+      if (value.attributes.Name === 'SubscriptionId') subscriptionId = value.text
     }
   }
   return {
-    responseClass: message.getAttribute('ResponseClass') ?? '',
-    responseCode: text(message, M, 'ResponseCode') ?? '',
+    responseClass: message.attributes.ResponseClass ?? '',
+    responseCode: textOf(message, M, 'ResponseCode') ?? '',
     subscriptionId,
     events
   }

@@ -5,7 +5,8 @@ import type { Store } from '../gateway/store/store.js'
 import type { UpstreamPool } from '../gateway/upstream/pool.js'
 import type { UpstreamServer } from '../gateway/upstream/server.js'
 import { createUserKeyPair, CredentialsError, decryptCredentials, hashSecret, secretMatches, unwrapPrivateKey, type Credentials, type UserKeyPair } from './crypto.js'
-import { EwsAuthError, EwsUnavailableError, fetchSubjectAndSender, subscribeInbox, type EwsTarget } from './ews-client.js'
+import { EwsAuthError, EwsUnavailableError, subscribeInbox, type EwsTarget } from './ews-client.js'
+import { fetchSubjectAndSender } from './ews-get-item.js'
 import { EnsKeys } from './keys.js'
 import type { PushDevice, PushMessage, PushProvider } from './push/types.js'
 import type { SendNotification } from './send-notification.js'
@@ -149,8 +150,10 @@ export class EnsService {
       if (pending.length === 0) continue // a redelivery or the Created half of a Created+NewMail pair
       if (this.#settings.payload === 'full') {
         try {
-          const { subject, from } = await this.#withEws(target => fetchSubjectAndSender(target, credentials, itemId))
-          message = { kind: 'mail', itemId, subject, from }
+          const item = await this.#withEws(target => fetchSubjectAndSender(target, credentials, itemId))
+          if (item.kind === 'item') message = { kind: 'mail', itemId, subject: item.subject, from: item.from }
+          // The mail arrived but Exchange cannot show it (moved or deleted already, ...): push it without text.
+          else this.#log.info({ userId: subscription.userId, code: item.code }, 'ENS GetItem found no item: pushing without subject')
         } catch (err) {
           if (err instanceof EwsAuthError) { // the password changed: the device must subscribe again
             await this.#pushAll(subscription.userId, devices, { kind: 'silent', reason: 'resubscribe' })
@@ -238,7 +241,7 @@ export class EnsService {
       if (!server) break
       tried.add(server)
       try {
-        const result = await call({ url: server.origin + this.#settings.ewsPath, timeoutMs: this.#pool.config.connectTimeoutMs + 10_000, rejectUnauthorized: !this.#pool.config.tls.insecure })
+        const result = await call({ url: server.origin + this.#settings.ewsPath, timeoutMs: this.#pool.config.connectTimeoutMs + 10_000, dispatcher: server.dispatcher })
         this.#pool.recordSuccess(server)
         return result
       } catch (err) {

@@ -1,0 +1,97 @@
+import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib'
+import type { Dispatcher } from 'undici'
+
+/** A transport failure (no HTTP answer from EWS): connection refused or reset, TLS, timeout. */
+export class EwsTransportError extends Error {
+  readonly code: string
+  constructor (code: string, message: string) {
+    super(message)
+    this.code = code
+  }
+}
+
+export interface EwsHttpAnswer { status: number, headers: Record<string, string>, body: string }
+
+/**
+ * One POST to EWS on the upstream server's undici pool: the pool's TLS settings (CA file, server name,
+ * `insecure`) apply to ENS as to proxied traffic, and connections are reused. Nothing of the caller's
+ * (credentials travel in `headers`) outlives the call.
+ */
+export async function ewsPost (dispatcher: Dispatcher, url: string, headers: Record<string, string>, body: string, timeoutMs: number): Promise<EwsHttpAnswer> {
+  const target = new URL(url)
+  try {
+    const answer = await dispatcher.request({
+      origin: target.origin,
+      path: target.pathname + target.search,
+      method: 'POST',
+      headers,
+      body,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs
+    })
+    const flat: Record<string, string> = {}
+    for (const [name, value] of Object.entries(answer.headers)) if (value !== undefined) flat[name] = Array.isArray(value) ? value.join(', ') : value
+    return { status: answer.statusCode, headers: flat, body: decode(Buffer.from(await answer.body.arrayBuffer()), flat['content-encoding']) }
+  } catch (err) {
+    const e = err as { code?: string, message?: string }
+    throw new EwsTransportError(e.code ?? 'EWS_TRANSPORT', e.message ?? 'EWS request failed')
+  }
+}
+
+/** Portcullis asks for identity, but a server that compresses anyway is understood (axios did the same). */
+function decode (body: Buffer, encoding: string | undefined): string {
+  switch ((encoding ?? '').trim().toLowerCase()) {
+    case 'gzip': case 'x-gzip': return gunzipSync(body).toString('utf8')
+    case 'deflate': return inflateSync(body).toString('utf8')
+    case 'br': return brotliDecompressSync(body).toString('utf8')
+    default: return body.toString('utf8')
+  }
+}
+
+/** What ews-javascript-api hands its XHR layer (IXHROptions) and reads back (an XMLHttpRequest-like object). */
+interface XhrOptions { url: string, headers?: Record<string, string>, data?: string }
+interface XhrResponse {
+  status: number
+  statusText: string
+  responseText: string
+  headers: Record<string, string>
+  getAllResponseHeaders: () => string
+  getResponseHeader: (name: string) => string | null
+}
+
+/**
+ * ews-javascript-api's XHR layer on `ewsPost`, created anew for each EWS call (so no state of one user's
+ * call can reach another's, as with @ewsjs/xhr, which builds a fresh axios client per call and measured
+ * slower). Only what a Basic-authenticated SOAP call uses: POST, no redirects, no streaming.
+ */
+export class UndiciXhrApi {
+  readonly apiName = 'portcullis-undici'
+  readonly #dispatcher: Dispatcher
+  readonly #timeoutMs: number
+
+  constructor (dispatcher: Dispatcher, timeoutMs: number) {
+    this.#dispatcher = dispatcher
+    this.#timeoutMs = timeoutMs
+  }
+
+  /** Resolves with status 200 only; any other status rejects with the response (what ews-javascript-api expects). */
+  async xhr (options: XhrOptions): Promise<XhrResponse> {
+    const answer = await ewsPost(this.#dispatcher, options.url, options.headers ?? {}, options.data ?? '', this.#timeoutMs)
+    const response: XhrResponse = {
+      status: answer.status,
+      statusText: '',
+      responseText: answer.body,
+      headers: answer.headers,
+      getAllResponseHeaders: () => Object.entries(answer.headers).map(([name, value]) => `${name}: ${value}\r\n`).join(''),
+      getResponseHeader: (name: string) => answer.headers[name.toLowerCase()] ?? null
+    }
+    if (response.status !== 200) throw response
+    return response
+  }
+
+  xhrStream (): Promise<never> {
+    return Promise.reject(new Error('streaming notifications are not used by Portcullis'))
+  }
+
+  disconnect (): void {}
+}
