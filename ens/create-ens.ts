@@ -43,7 +43,9 @@ export async function createEns (config: LoadedConfig, store: Store, pools: Read
     ewsPath: ens.ews?.path ?? '/EWS/Exchange.asmx',
     statusFrequencyMinutes: ens.statusFrequencyMinutes,
     payload: ens.payload,
-    masterKey
+    masterKey,
+    keyMaxAgeDays: ens.keyMaxAgeDays,
+    retiredKeyDays: ens.retiredKeyDays
   }, metrics, log)
   const apiTokens = (ens.apiTokensEnv ? process.env[ens.apiTokensEnv] ?? '' : '').split(',').map(t => t.trim()).filter(Boolean)
   // The logger of this app never prints URLs: the notify URL carries the encrypted credentials.

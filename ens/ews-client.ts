@@ -8,7 +8,7 @@ import {
 } from 'ews-javascript-api'
 import type { Credentials } from './crypto.js'
 import { xmlEscape } from './ews-soap.js'
-import { UndiciXhrApi } from './ews-http.js'
+import { EWS_TRANSPORT_ERROR, UndiciXhrApi } from './ews-http.js'
 
 /** The user agent Portcullis' ENS sends to EWS: allow it in an EWS allow list (README, "ENS"). */
 export const ENS_USER_AGENT = 'Portcullis-ENS/1.0'
@@ -58,10 +58,13 @@ export async function subscribeInbox (target: EwsTarget, credentials: Credential
 }
 
 function classify (err: unknown): Error {
-  const e = err as { message?: string, status?: number, Response?: { status?: number }, ErrorCode?: unknown, code?: string }
-  const status = e.status ?? e.Response?.status
+  // ews-javascript-api turns a rejected XHR into SoapFaultDetails (HttpStatusCode, message) and an EWS
+  // error inside a 200 answer into a ServiceResponseException (ErrorCode, no status).
+  const e = err as { message?: string, status?: number, HttpStatusCode?: number, Response?: { status?: number }, ErrorCode?: unknown, code?: string }
+  const status = e.status ?? e.HttpStatusCode ?? e.Response?.status
   const text = `${e.message ?? ''} ${String(e.code ?? '')}`
   if (status === 401 || /\b401\b|Unauthorized/i.test(text)) return new EwsAuthError('Exchange refused the credentials')
-  if (status === undefined && e.ErrorCode !== undefined && !/ECONN|timeout|socket|503|50\d/i.test(text)) return err as Error
+  const transport = text.includes(EWS_TRANSPORT_ERROR) || /ECONN|timeout|socket/i.test(text)
+  if (status === undefined && !transport && e.ErrorCode !== undefined) return err as Error
   return new EwsUnavailableError(`EWS unavailable: ${status ?? (e.code || e.message || 'error')}`)
 }

@@ -1,11 +1,14 @@
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib'
 import type { Dispatcher } from 'undici'
 
+/** Starts the message of every transport failure, so it can be recognised after ews-javascript-api rewrapped it. */
+export const EWS_TRANSPORT_ERROR = 'EWS transport error'
+
 /** A transport failure (no HTTP answer from EWS): connection refused or reset, TLS, timeout. */
 export class EwsTransportError extends Error {
   readonly code: string
   constructor (code: string, message: string) {
-    super(message)
+    super(`${EWS_TRANSPORT_ERROR} (${code}): ${message}`)
     this.code = code
   }
 }

@@ -1,7 +1,16 @@
 import type { Store } from '../gateway/store/store.js'
 import type { UserKeyPair } from './crypto.js'
 
-/** Per-user key pairs in the store, the private key only ever wrapped (ens/crypto.ts). */
+export type StoredKey = UserKeyPair & { createdAt: string }
+
+const TEN_YEARS = 10 * 365 * 86_400
+
+/**
+ * Per-user key pairs in the store, the private key only ever wrapped (ens/crypto.ts). One current pair
+ * per user (`ens:key:{user}`), handed to devices; after a rotation the previous pair stays readable as
+ * retired (`ens:key:{user}:{keyId}`) for a grace period, so subscriptions whose callback URL carries
+ * credentials encrypted to it keep working until their devices subscribe again.
+ */
 export class EnsKeys {
   readonly #store: Store
 
@@ -9,14 +18,35 @@ export class EnsKeys {
     this.#store = store
   }
 
-  async get (userId: string): Promise<(UserKeyPair & { createdAt: string }) | undefined> {
-    const json = await this.#store.get(`ens:key:${userId}`)
-    return json ? JSON.parse(json) as UserKeyPair & { createdAt: string } : undefined
+  async get (userId: string): Promise<StoredKey | undefined> {
+    return parse(await this.#store.get(`ens:key:${userId}`))
+  }
+
+  /** The pair `keyId` of the user: the current one, or a retired one still in its grace period. */
+  async find (userId: string, keyId: string): Promise<StoredKey | undefined> {
+    const current = await this.get(userId)
+    if (current?.keyId === keyId) return current
+    return parse(await this.#store.get(`ens:key:${userId}:${keyId}`))
   }
 
   /** Stores the pair unless another request or gateway stored one first; returns the one in force. */
-  async putIfAbsent (userId: string, pair: UserKeyPair & { createdAt: string }): Promise<UserKeyPair & { createdAt: string }> {
-    if (await this.#store.setIfAbsent(`ens:key:${userId}`, JSON.stringify(pair), 10 * 365 * 86_400)) return pair
+  async putIfAbsent (userId: string, pair: StoredKey): Promise<StoredKey> {
+    if (await this.#store.setIfAbsent(`ens:key:${userId}`, JSON.stringify(pair), TEN_YEARS)) return pair
     return await this.get(userId) ?? pair
   }
+
+  /**
+   * Makes `pair` the current key. The previous one is retired for `graceSeconds`, or forgotten at once
+   * when that is 0 (a suspected compromise: its subscriptions are asked to subscribe again).
+   */
+  async rotate (userId: string, pair: StoredKey, graceSeconds: number): Promise<{ retired?: string }> {
+    const previous = await this.get(userId)
+    if (previous && graceSeconds > 0) await this.#store.set(`ens:key:${userId}:${previous.keyId}`, JSON.stringify(previous), graceSeconds)
+    await this.#store.set(`ens:key:${userId}`, JSON.stringify(pair), TEN_YEARS)
+    return previous ? { retired: previous.keyId } : {}
+  }
+}
+
+function parse (json: string | undefined): StoredKey | undefined {
+  return json ? JSON.parse(json) as StoredKey : undefined
 }

@@ -4,10 +4,10 @@ import type { Metrics } from '../gateway/observability/metrics.js'
 import type { Store } from '../gateway/store/store.js'
 import type { UpstreamPool } from '../gateway/upstream/pool.js'
 import type { UpstreamServer } from '../gateway/upstream/server.js'
-import { createUserKeyPair, CredentialsError, decryptCredentials, hashSecret, secretMatches, unwrapPrivateKey, type Credentials, type UserKeyPair } from './crypto.js'
+import { createUserKeyPair, CredentialsError, decryptCredentials, hashSecret, secretMatches, unwrapPrivateKey, type Credentials } from './crypto.js'
 import { EwsAuthError, EwsUnavailableError, subscribeInbox, type EwsTarget } from './ews-client.js'
 import { fetchSubjectAndSender } from './ews-get-item.js'
-import { EnsKeys } from './keys.js'
+import { EnsKeys, type StoredKey } from './keys.js'
 import type { PushDevice, PushMessage, PushProvider } from './push/types.js'
 import type { SendNotification } from './send-notification.js'
 
@@ -17,9 +17,11 @@ export interface EnsSettings {
   statusFrequencyMinutes: number
   payload: 'full' | 'minimal'
   masterKey: Buffer
+  /** A key older than this is replaced when a device next asks for it. */
+  keyMaxAgeDays: number
+  /** How long a replaced key still decrypts the subscriptions made with it. */
+  retiredKeyDays: number
 }
-
-interface StoredKey extends UserKeyPair { createdAt: string }
 
 interface Subscription {
   handle: string
@@ -49,7 +51,7 @@ export class EnsService {
   readonly #metrics: Metrics
   readonly #log: Logger
   readonly #keys: EnsKeys
-  readonly #unwrapped = new Map<string, KeyObject>()
+  readonly #unwrapped = new Map<string, { key: KeyObject, at: number }>()
 
   constructor (store: Store, pool: UpstreamPool, providers: PushProvider[], settings: EnsSettings, metrics: Metrics, log: Logger) {
     this.#store = store
@@ -61,21 +63,38 @@ export class EnsService {
     this.#keys = new EnsKeys(store)
   }
 
-  /** The user's public key, created on first request and kept until rotated. */
+  /** The user's public key, created on first request and kept until rotated (by age or by an admin). */
   async publicKey (userId: string): Promise<StoredKey> {
     const existing = await this.#keys.get(userId)
-    if (existing) return existing
-    const created: StoredKey = { ...await createUserKeyPair(this.#settings.masterKey), createdAt: new Date().toISOString() }
-    return this.#keys.putIfAbsent(userId, created) // two gateways racing: both answer with the winner
+    if (existing && Date.now() - Date.parse(existing.createdAt) < this.#settings.keyMaxAgeDays * 86_400_000) return existing
+    if (existing) return (await this.rotateKey(userId, { revoke: false })).key
+    return this.#keys.putIfAbsent(userId, await this.#newKey()) // two gateways racing: both answer with the winner
+  }
+
+  /**
+   * Replaces the user's key. The old one keeps decrypting existing subscriptions for `retiredKeyDays`,
+   * unless `revoke` (a suspected compromise): then those subscriptions get a silent push asking their
+   * devices to subscribe again, at their next notification (on every gateway within five minutes).
+   */
+  async rotateKey (userId: string, { revoke }: { revoke: boolean }): Promise<{ key: StoredKey, retired?: string }> {
+    const key = await this.#newKey()
+    const { retired } = await this.#keys.rotate(userId, key, revoke ? 0 : this.#settings.retiredKeyDays * 86_400)
+    if (retired && revoke) this.#unwrapped.delete(`${userId}:${retired}`)
+    this.#log.info({ userId, keyId: key.keyId, retired, revoked: revoke }, 'ENS key rotated')
+    return { key, ...(retired ? { retired } : {}) }
+  }
+
+  async #newKey (): Promise<StoredKey> {
+    return { ...await createUserKeyPair(this.#settings.masterKey), createdAt: new Date().toISOString() }
   }
 
   async subscribe (userId: string, keyId: string, ciphertext: string, device: PushDevice): Promise<SubscribeOutcome> {
-    const key = await this.#keys.get(userId)
-    if (!key || key.keyId !== keyId) return this.#subscribed('unknown_key', { status: 404, error: 'unknown userId or keyId: ask for a public key first' })
+    const key = await this.#keys.find(userId, keyId)
+    if (!key) return this.#subscribed('unknown_key', { status: 404, error: 'unknown userId or keyId: ask for a public key first' })
     if (!this.#providers.has(device.platform)) return this.#subscribed('bad_request', { status: 400, error: `push platform ${device.platform} is not configured` })
     let credentials: Credentials
     try {
-      credentials = decryptCredentials(ciphertext, this.#privateKey(userId, key))
+      credentials = decryptCredentials(ciphertext, await this.#privateKey(userId, key.keyId) as KeyObject)
     } catch (err) {
       if (!(err instanceof CredentialsError)) throw err
       return this.#subscribed('undecryptable', { status: 400, error: err.message })
@@ -130,16 +149,17 @@ export class EnsService {
       await this.#pushAll(subscription.userId, devices, { kind: 'silent', reason: 'resubscribe' })
       return this.#end(subscription)
     }
-    subscription.lastHeartbeat = Date.now()
-    delete subscription.lastNudge
-    await this.#store.set(`ens:sub:${handle}`, JSON.stringify(subscription))
+    await this.#recordHeartbeat(subscription)
     const itemIds = [...new Set(notification.events.filter(e => (e.type === 'NewMailEvent' || e.type === 'CreatedEvent') && e.itemId).map(e => e.itemId as string))]
     if (itemIds.length === 0) return OK // a heartbeat (StatusEvent)
-    const key = await this.#keys.get(subscription.userId)
+    const key = await this.#privateKey(subscription.userId, subscription.keyId)
+    if (!key) { // rotated out (revoked, or its grace period ended): the devices must subscribe with the new key
+      await this.#pushAll(subscription.userId, devices, { kind: 'silent', reason: 'resubscribe' })
+      return this.#end(subscription)
+    }
     let credentials: Credentials | undefined
     try {
-      if (!key || key.keyId !== subscription.keyId) throw new CredentialsError()
-      credentials = decryptCredentials(ciphertext, this.#privateKey(subscription.userId, key))
+      credentials = decryptCredentials(ciphertext, key)
     } catch (err) {
       if (!(err instanceof CredentialsError)) throw err
       return UNSUBSCRIBE // tampered or undecryptable: no EWS call, no push
@@ -159,14 +179,17 @@ export class EnsService {
             await this.#pushAll(subscription.userId, devices, { kind: 'silent', reason: 'resubscribe' })
             return this.#end(subscription)
           }
-          if (err instanceof EwsUnavailableError) return { retry: 'EWS unavailable' }
+          if (err instanceof EwsUnavailableError) {
+            await this.#release(subscription.userId, itemId, pending) // so that Exchange's redelivery pushes
+            return { retry: 'EWS unavailable' }
+          }
           throw err
         }
       }
-      const failed = await this.#pushAll(subscription.userId, pending, message, itemId)
+      const { failed, gone } = await this.#pushAll(subscription.userId, pending, message, itemId)
       if (failed > 0) return { retry: `${failed} push(es) failed` }
+      if (gone > 0 && (await this.#devices(subscription.userId)).length === 0) return this.#end(subscription)
     }
-    if ((await this.#devices(subscription.userId)).length === 0) return this.#end(subscription)
     return OK
   }
 
@@ -180,22 +203,29 @@ export class EnsService {
     return pending
   }
 
-  /** Pushes to every device; removes dead tokens; returns how many failed transiently. */
-  async #pushAll (userId: string, devices: PushDevice[], message: PushMessage, itemId?: string): Promise<number> {
+  /** Gives up the de-duplication claims of `devices` on an item, so a redelivery of it pushes to them. */
+  async #release (userId: string, itemId: string, devices: PushDevice[]): Promise<void> {
+    for (const d of devices) await this.#store.del(seenKey(userId, d.id, itemId))
+  }
+
+  /** Pushes to every device; removes dead tokens; counts transient failures and removed devices. */
+  async #pushAll (userId: string, devices: PushDevice[], message: PushMessage, itemId?: string): Promise<{ failed: number, gone: number }> {
     let failed = 0
+    let gone = 0
     await Promise.all(devices.map(async device => {
       const provider = this.#providers.get(device.platform)
       const result = provider ? await provider.send(device, message) : 'gone'
       this.#metrics.ensPush.inc({ provider: device.platform, result })
       if (result === 'gone') {
+        gone++
         await this.#store.hdel(`ens:devices:${userId}`, device.id)
         this.#log.info({ userId, deviceId: device.id, platform: device.platform }, 'ENS push token rejected: device removed')
       } else if (result === 'retry') {
         failed++
-        if (itemId) await this.#store.del(seenKey(userId, device.id, itemId))
+        if (itemId) await this.#release(userId, itemId, [device])
       }
     }))
-    return failed
+    return { failed, gone }
   }
 
   async #devices (userId: string): Promise<PushDevice[]> {
@@ -253,16 +283,35 @@ export class EnsService {
     throw last ?? new EwsUnavailableError('no Exchange server available')
   }
 
-  /** Unwrapped private keys, kept in memory only (never stored unwrapped), keyed by user and key id. */
-  #privateKey (userId: string, key: UserKeyPair): KeyObject {
-    const id = `${userId}:${key.keyId}`
-    let object = this.#unwrapped.get(id)
-    if (!object) {
-      object = unwrapPrivateKey(key.wrappedPrivateKey, this.#settings.masterKey)
-      if (this.#unwrapped.size >= 10_000) this.#unwrapped.clear()
-      this.#unwrapped.set(id, object)
+  /**
+   * The user's private key `keyId`, unwrapped. Unwrapped keys are kept in this process's memory only
+   * (never stored unwrapped), so the stored pair is read and unwrapped once, not per notification.
+   */
+  async #privateKey (userId: string, keyId: string): Promise<KeyObject | undefined> {
+    const id = `${userId}:${keyId}`
+    const cached = this.#unwrapped.get(id)
+    if (cached && Date.now() - cached.at < UNWRAPPED_KEY_TTL_MS) return cached.key
+    const pair = await this.#keys.find(userId, keyId)
+    if (!pair) {
+      this.#unwrapped.delete(id)
+      return undefined
     }
-    return object
+    const key = unwrapPrivateKey(pair.wrappedPrivateKey, this.#settings.masterKey)
+    if (this.#unwrapped.size >= 10_000) this.#unwrapped.clear()
+    this.#unwrapped.set(id, { key, at: Date.now() })
+    return key
+  }
+
+  /**
+   * Exchange is alive for this subscription. Written at most once a minute: the watchdog's threshold is
+   * 2 × StatusFrequency, and a store write per notification would cost a Redis round trip each.
+   */
+  async #recordHeartbeat (subscription: Subscription): Promise<void> {
+    const now = Date.now()
+    if (now - subscription.lastHeartbeat < 60_000 && subscription.lastNudge === undefined) return
+    subscription.lastHeartbeat = now
+    delete subscription.lastNudge
+    await this.#store.set(`ens:sub:${subscription.handle}`, JSON.stringify(subscription))
   }
 
   #subscribed (result: string, outcome: SubscribeOutcome): SubscribeOutcome {
@@ -279,6 +328,9 @@ export class EnsService {
 function seenKey (userId: string, deviceId: string, itemId: string): string {
   return `ens:seen:${userId}:${deviceId}:${createHash('sha256').update(itemId).digest('base64url')}`
 }
+
+/** A revoked key stops working on every gateway within this time (each re-reads the store after it). */
+const UNWRAPPED_KEY_TTL_MS = 5 * 60_000
 
 const OK: NotifyOutcome = { answer: 'OK' }
 const UNSUBSCRIBE: NotifyOutcome = { answer: 'Unsubscribe' }

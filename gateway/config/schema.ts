@@ -126,6 +126,8 @@ const ens = z.strictObject({
   ews: z.strictObject({ upstream: z.string(), path: z.string().default('/EWS/Exchange.asmx') }).optional(),
   callbackUrl: httpOrigin.optional(),
   statusFrequencyMinutes: z.number().int().min(1).max(1440).default(15),
+  keyMaxAgeDays: z.number().int().min(1).max(3650).default(365),
+  retiredKeyDays: z.number().int().min(0).max(3650).default(30),
   masterKeyEnv: envName.optional(),
   apiTokensEnv: envName.optional(),
   payload: z.enum(['full', 'minimal']).default('full'),

@@ -25,6 +25,8 @@ export class FakeEws {
   users: Record<string, string> | undefined
   /** The mailbox database, shared by every simulated server (as a DAG backs every Exchange server). */
   readonly messages = MAILBOX
+  /** Items moved or deleted before anyone fetched them: GetItem answers ErrorItemNotFound. */
+  readonly deleted = new Set<string>()
 
   handle (req: IncomingMessage, res: ServerResponse, body: Buffer): void {
     const xml = body.toString('utf8')
@@ -45,6 +47,9 @@ export class FakeEws {
     if (operation === 'GetItem') {
       const itemId = /<(?:\w+:)?ItemId Id="([^"]+)"/.exec(xml)?.[1] ?? ''
       this.getItems.push({ user, itemId, userAgent: req.headers['user-agent'] })
+      if (this.deleted.has(itemId)) {
+        return soap(res, `<m:GetItemResponse xmlns:m="${M}" xmlns:t="${T}"><m:ResponseMessages><m:GetItemResponseMessage ResponseClass="Error"><m:MessageText>The specified object was not found in the store.</m:MessageText><m:ResponseCode>ErrorItemNotFound</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey><m:Items/></m:GetItemResponseMessage></m:ResponseMessages></m:GetItemResponse>`)
+      }
       const message = this.messages.get(itemId) ?? { subject: 'Hello', from: 'Dana Example', email: 'dana@example.com' }
       return soap(res, `<m:GetItemResponse xmlns:m="${M}" xmlns:t="${T}"><m:ResponseMessages><m:GetItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Items><t:Message><t:ItemId Id="${itemId}" ChangeKey="CQAAAA=="/><t:Subject>${escape(message.subject)}</t:Subject><t:From><t:Mailbox><t:Name>${escape(message.from)}</t:Name><t:EmailAddress>${message.email}</t:EmailAddress><t:RoutingType>SMTP</t:RoutingType></t:Mailbox></t:From></t:Message></m:Items></m:GetItemResponseMessage></m:ResponseMessages></m:GetItemResponse>`)
     }
@@ -52,8 +57,7 @@ export class FakeEws {
   }
 
   /** Exchange's callback for a new mail (Created + NewMail for one item, as Exchange sends them). */
-  async deliverMail (subscription: FakeSubscription, message = { subject: 'Hello', from: 'Dana Example', email: 'dana@example.com' }, callbackUrl = subscription.callbackUrl): Promise<{ status: number, body: string, itemId: string, notification: string }> {
-    const itemId = 'AAMkAD' + randomBytes(30).toString('base64')
+  async deliverMail (subscription: FakeSubscription, message = { subject: 'Hello', from: 'Dana Example', email: 'dana@example.com' }, callbackUrl = subscription.callbackUrl, itemId = 'AAMkAD' + randomBytes(30).toString('base64')): Promise<{ status: number, body: string, itemId: string, notification: string }> {
     this.messages.set(itemId, message)
     const events = ['CreatedEvent', 'NewMailEvent'].map(type => `<t:${type}><t:Watermark>AQAAAB==</t:Watermark><t:TimeStamp>2026-11-28T09:00:00Z</t:TimeStamp><t:ItemId Id="${itemId}" ChangeKey="CQAAAA=="/><t:ParentFolderId Id="AQMkAD" ChangeKey="AQAAAA=="/></t:${type}>`).join('')
     const notification = `<t:SubscriptionId>${subscription.subscriptionId}</t:SubscriptionId><t:PreviousWatermark>AQAAAA==</t:PreviousWatermark><t:MoreEvents>false</t:MoreEvents>${events}`

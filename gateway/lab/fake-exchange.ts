@@ -7,6 +7,8 @@ import { sendJson as json, SimServer } from './sim-server.js'
 export interface FakeExchangeOptions {
   /** How long a Ping is held before "no changes" (the real server holds up to HeartbeatInterval). */
   pingHoldMs?: number
+  /** Serve HTTPS with this certificate (tests of upstream TLS verification). */
+  tls?: { cert: string, key: string }
 }
 
 /**
@@ -27,7 +29,7 @@ export function fakeExchange (name: string, options: FakeExchangeOptions = {}): 
     if (path.startsWith('/autodiscover/autodiscover.xml')) return autodiscover(req, res)
     if (path.startsWith('/autodiscover/autodiscover.json')) return json(res, 200, { Protocol: 'ActiveSync', Url: `https://${req.headers.host ?? 'mail'}/Microsoft-Server-ActiveSync` })
     text(res, 404, 'Not Found')
-  })
+  }, options.tls)
 
   function activesync (req: IncomingMessage, res: ServerResponse, query: string): void {
     if (req.method === 'OPTIONS') {

@@ -8,7 +8,7 @@ export type { Logger }
  * mistake. The ENS `creds` query parameter is kept out by logging paths without their query.
  */
 export function createLogger (level: string, destination?: DestinationStream): Logger {
-  const dest = destination ?? pino.destination({ dest: 1, sync: false })
+  const dest = destination ?? bufferedStdout()
   return pino({
     level,
     base: { app: 'portcullis' },
@@ -17,4 +17,15 @@ export function createLogger (level: string, destination?: DestinationStream): L
       paths: ['headers.authorization', 'headers.cookie', 'headers["proxy-authorization"]', 'headers["set-cookie"]', '*.password', 'creds', '*.creds']
     }
   }, dest)
+}
+
+/**
+ * stdout, written in chunks of about 4 KiB instead of one write(2) per line: at a thousand requests a
+ * second the per-line syscall cost about 6 % of the CPU (ENS benchmark). A quiet gateway still shows each
+ * line within half a second, and pino flushes what is buffered when the process exits.
+ */
+function bufferedStdout (): DestinationStream {
+  const dest = pino.destination({ dest: 1, sync: false, minLength: 4096 })
+  setInterval(() => { try { dest.flush() } catch { /* destroyed at exit */ } }, 500).unref()
+  return dest
 }

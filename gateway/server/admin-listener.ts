@@ -15,6 +15,8 @@ export interface AdminDeps {
   ready: () => Promise<boolean>
   store: Store
   reloadPolicies: (trigger: string) => ReloadResult
+  /** ENS key rotation; absent when ENS is off. */
+  rotateEnsKey?: (userId: string, options: { revoke: boolean }) => Promise<{ key: { keyId: string }, retired?: string }>
 }
 
 /**
@@ -53,6 +55,12 @@ export function createAdminServer (deps: AdminDeps) {
     api.post('/api/policies/reload', async (_req, reply) => {
       const result = deps.reloadPolicies('admin API')
       return reply.code(result.ok ? 200 : 422).send(result)
+    })
+    api.post<{ Params: { userId: string }, Querystring: { revoke?: string } }>('/api/ens/keys/:userId/rotate', async (req, reply) => {
+      if (!deps.rotateEnsKey) return reply.code(404).send({ error: 'ENS is not enabled' })
+      if (!/^[0-9a-f]{64}$/.test(req.params.userId)) return reply.code(400).send({ error: 'userId must be the hex SHA-256 of the lower-case e-mail address' })
+      const { key, retired } = await deps.rotateEnsKey(req.params.userId, { revoke: req.query.revoke === 'true' })
+      return reply.send({ userId: req.params.userId, keyId: key.keyId, ...(retired ? { retired } : {}), revoked: req.query.revoke === 'true' })
     })
   })
   return app

@@ -43,7 +43,7 @@ export async function startGateway (config: LoadedConfig, log: Logger): Promise<
   const handler = new ProxyHandler({ config, pools, metrics, log, ...(gate ? { gate } : {}), ...(ens ? { fallback: ens.handle } : {}) })
   const main = createMainServer(config, handler.handle, log)
   let ready = false
-  const admin = createAdminServer({ metrics, log, pools, store, reloadPolicies, token: config.admin.tokenEnv ? process.env[config.admin.tokenEnv] : undefined, ready: async () => ready && await store.ping().then(() => true, () => false) })
+  const admin = createAdminServer({ metrics, log, pools, store, reloadPolicies, ...(ens ? { rotateEnsKey: (userId: string, options: { revoke: boolean }) => ens.service.rotateKey(userId, options) } : {}), token: config.admin.tokenEnv ? process.env[config.admin.tokenEnv] : undefined, ready: async () => ready && await store.ping().then(() => true, () => false) })
 
   await listen(main, config.listen.port, config.listen.host)
   await admin.listen({ port: config.admin.port, host: config.admin.host })

@@ -21,6 +21,15 @@ export class MemoryStore implements Store {
   readonly #values = new Map<string, { value: string, expires: number }>()
   readonly #hashes = new Map<string, Map<string, string>>()
   readonly #sets = new Map<string, Set<string>>()
+  /** Expired values are dropped by a sweep, not only when read: ENS de-duplication marks are written once and never read again. */
+  readonly #sweeper = setInterval(() => this.sweep(), 60_000).unref()
+
+  /** Drops every expired value; returns how many. */
+  sweep (now = Date.now()): number {
+    let dropped = 0
+    for (const [key, entry] of this.#values) if (entry.expires < now && this.#values.delete(key)) dropped++
+    return dropped
+  }
 
   async get (key: string): Promise<string | undefined> {
     const entry = this.#values.get(key)
@@ -74,5 +83,7 @@ export class MemoryStore implements Store {
 
   async ping (): Promise<void> {}
 
-  async close (): Promise<void> {}
+  async close (): Promise<void> {
+    clearInterval(this.#sweeper)
+  }
 }

@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test, type TestContext } from 'node:test'
+import { createCa, createServerCert } from '../../gateway/lab/certificates.js'
+import { fakeExchange } from '../../gateway/lab/fake-exchange.js'
+import { ensUser, subscribeDevice } from '../helpers/ens.js'
+import { closeAfter, startTestGateway } from '../helpers/gateway.js'
+import { send } from '../helpers/http.js'
+import { freePort } from '../helpers/ports.js'
+import { fakeApns } from '../helpers/push.js'
+
+const USER = ensUser('carol@example.com', 'Th1rd-Secret')
+const DEVICE = { id: 'iphone-c', platform: 'apns', token: 'apns-token-c' }
+process.env.PORTCULLIS_ENS_EWS_TEST_ADMIN = 'ens-admin-token'
+
+type Exchange = ReturnType<typeof fakeExchange>
+
+async function exchangeServer (t: TestContext, name: string, tls?: { cert: string, key: string }): Promise<Exchange> {
+  const exchange = fakeExchange(name, tls ? { tls } : {})
+  exchange.ews.users = { [USER.email]: USER.password }
+  await exchange.listen()
+  closeAfter(t, exchange)
+  return exchange
+}
+
+async function ensGateway (t: TestContext, servers: string[], extra: { tls?: Record<string, unknown>, apns: Awaited<ReturnType<typeof fakeApns>>, ens?: Record<string, unknown> }): Promise<Awaited<ReturnType<typeof startTestGateway>>> {
+  const port = await freePort()
+  return startTestGateway(t, {
+    listen: { host: '127.0.0.1', port },
+    publicUrl: `http://127.0.0.1:${port}`,
+    admin: { tokenEnv: 'PORTCULLIS_ENS_EWS_TEST_ADMIN' },
+    upstreams: { exchange: { servers, ...(extra.tls ? { tls: extra.tls } : {}) } },
+    services: {},
+    ens: {
+      enabled: true,
+      ews: { upstream: 'exchange' },
+      push: { apns: { keyFile: extra.apns.keyFile, keyId: 'TESTKEY123', teamId: 'TEAM123456', topic: 'com.example.mail', endpoint: extra.apns.url } },
+      ...extra.ens
+    }
+  })
+}
+
+test('EWS failover: a dead first server is skipped for Subscribe and GetItem', { timeout: 60_000 }, async t => {
+  const apns = await fakeApns(t)
+  const alive = await exchangeServer(t, 'exch02')
+  const dead = `http://127.0.0.1:${await freePort()}` // nothing listens here
+  const { gateway } = await ensGateway(t, [dead, alive.url], { apns })
+  assert.equal((await subscribeDevice(gateway.url, USER, DEVICE)).status, 201)
+  const sub = alive.ews.subscriptions.at(-1)!
+  for (let i = 0; i < 3; i++) assert.match((await alive.ews.deliverMail(sub)).body, /OK/)
+  assert.equal(alive.ews.getItems.length, 3)
+  assert.equal(apns.pushes.length, 3)
+})
+
+test('EWS answering 503 makes Exchange retry; the retry pushes once', { timeout: 60_000 }, async t => {
+  const apns = await fakeApns(t)
+  const exchange = await exchangeServer(t, 'exch01')
+  const { gateway } = await ensGateway(t, [exchange.url], { apns })
+  assert.equal((await subscribeDevice(gateway.url, USER, DEVICE)).status, 201)
+  const sub = exchange.ews.subscriptions.at(-1)!
+  exchange.mode = 'iis-503'
+  const first = await exchange.ews.deliverMail(sub, { subject: 'Retry me', from: 'Eve', email: 'eve@example.com' })
+  assert.equal(first.status, 503, 'not OK: Exchange delivers the notification again')
+  assert.equal(apns.pushes.length, 0)
+  exchange.mode = 'normal'
+  const again = await exchange.ews.notify(sub, first.notification)
+  assert.match(again.body, /OK/)
+  assert.equal(apns.pushes.length, 1)
+  assert.deepEqual(apns.pushes[0]?.body.aps.alert, { title: 'Eve', body: 'Retry me' })
+  const metrics = (await send(`${gateway.adminUrl}/metrics`)).body.toString()
+  assert.match(metrics, /portcullis_ens_notifications_total\{event="newmail",result="retry"\} 1/)
+})
+
+test('EWS over HTTPS is verified against the pool\'s CA file; a wrong CA means no subscription', { timeout: 60_000 }, async t => {
+  const apns = await fakeApns(t)
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-ens-tls-'))
+  const ca = createCa('Corp Exchange CA')
+  writeFileSync(join(dir, 'ca.pem'), ca.cert)
+  writeFileSync(join(dir, 'other-ca.pem'), createCa('Someone Else').cert)
+  const exchange = await exchangeServer(t, 'exch-tls', createServerCert(ca, ['127.0.0.1']))
+  assert.match(exchange.url, /^https:/)
+
+  const wrong = await ensGateway(t, [exchange.url], { apns, tls: { caFile: join(dir, 'other-ca.pem') } })
+  assert.equal((await subscribeDevice(wrong.gateway.url, USER, DEVICE)).status, 503)
+  assert.equal(exchange.ews.subscriptions.length, 0, 'no request reached a server that failed verification')
+
+  const right = await ensGateway(t, [exchange.url], { apns, tls: { caFile: join(dir, 'ca.pem') } })
+  assert.equal((await subscribeDevice(right.gateway.url, USER, DEVICE)).status, 201)
+  assert.match((await exchange.ews.deliverMail(exchange.ews.subscriptions.at(-1)!)).body, /OK/)
+  assert.equal(apns.pushes.length, 1)
+})
+
+test('a mail already gone when GetItem runs is still pushed, without subject or sender', { timeout: 60_000 }, async t => {
+  const apns = await fakeApns(t)
+  const exchange = await exchangeServer(t, 'exch01')
+  const { gateway, logs } = await ensGateway(t, [exchange.url], { apns })
+  assert.equal((await subscribeDevice(gateway.url, USER, DEVICE)).status, 201)
+  exchange.ews.deleted.add('AAMkAD-moved-item')
+  const result = await exchange.ews.deliverMail(exchange.ews.subscriptions.at(-1)!, undefined, undefined, 'AAMkAD-moved-item')
+  assert.match(result.body, /OK/)
+  assert.equal(apns.pushes.length, 1)
+  assert.deepEqual(apns.pushes[0]?.body.aps.alert, { body: 'New mail' })
+  assert.equal(logs.find('ENS GetItem found no item: pushing without subject')[0]?.code, 'ErrorItemNotFound')
+})
+
+test('the notify route takes only POSTed SOAP: 405, 415, 400, 413, and the gateway lives on', { timeout: 60_000 }, async t => {
+  const apns = await fakeApns(t)
+  const exchange = await exchangeServer(t, 'exch01')
+  const { gateway } = await ensGateway(t, [exchange.url], { apns })
+  const url = `${gateway.url}/api/ens/notify?id=x&s=y&creds=secret-ciphertext`
+  const get = await send(url)
+  assert.equal(get.status, 405)
+  assert.equal(get.headers.allow, 'POST')
+  assert.equal((await send(url, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })).status, 415)
+  assert.equal((await send(url, { method: 'POST', body: '<x/>', headers: { 'content-type': 'text/xml', soapaction: 'urn:Other' } })).status, 400)
+  const broken = await send(url, { method: 'POST', body: '<soap:Envelope><unclosed>', headers: { 'content-type': 'text/xml' } })
+  assert.equal(broken.status, 400)
+  assert.ok(!broken.body.toString().includes('secret-ciphertext'), 'errors never echo the URL')
+  assert.equal((await send(url, { method: 'POST', body: Buffer.alloc(1_100_000, 'a'), headers: { 'content-type': 'text/xml' } })).status, 413)
+  assert.equal((await send(`${gateway.url}/api/ens/alive`)).status, 200)
+})
+
+test('key rotation: the old key keeps serving its subscriptions through the grace period; revoking asks devices to subscribe again', { timeout: 60_000 }, async t => {
+  const apns = await fakeApns(t)
+  const exchange = await exchangeServer(t, 'exch01')
+  const { gateway, logs } = await ensGateway(t, [exchange.url], { apns })
+  const admin = { method: 'POST' as const, headers: { authorization: 'Bearer ens-admin-token' } }
+  const first = await subscribeDevice(gateway.url, USER, DEVICE)
+  assert.equal(first.status, 201)
+  const oldSub = exchange.ews.subscriptions.at(-1)!
+
+  const rotated = JSON.parse((await send(`${gateway.adminUrl}/api/ens/keys/${USER.userId}/rotate`, admin)).body.toString()) as { keyId: string, retired: string, revoked: boolean }
+  assert.equal(rotated.retired, first.keyId)
+  assert.notEqual(rotated.keyId, first.keyId)
+  assert.match((await exchange.ews.deliverMail(oldSub)).body, /OK/, 'the retired key still decrypts the old callback URL')
+  assert.equal(apns.pushes.length, 1)
+
+  const second = await subscribeDevice(gateway.url, USER, { ...DEVICE, id: 'ipad-c', token: 'apns-token-c2' })
+  assert.equal(second.keyId, rotated.keyId, 'devices now get the new key')
+  assert.equal(second.status, 201)
+
+  const revoked = JSON.parse((await send(`${gateway.adminUrl}/api/ens/keys/${USER.userId}/rotate?revoke=true`, admin)).body.toString()) as { retired: string, revoked: boolean }
+  assert.deepEqual([revoked.retired, revoked.revoked], [rotated.keyId, true])
+  const newSub = exchange.ews.subscriptions.at(-1)!
+  const pushesBefore = apns.pushes.length
+  assert.match((await exchange.ews.deliverMail(newSub)).body, /Unsubscribe/)
+  const silent = apns.pushes.slice(pushesBefore)
+  assert.deepEqual(silent.map(p => [p.token, p.headers['apns-push-type'], p.body.ens?.action]).sort(), [['apns-token-c', 'background', 'resubscribe'], ['apns-token-c2', 'background', 'resubscribe']])
+  assert.equal((await send(`${gateway.adminUrl}/api/ens/keys/${USER.userId}/rotate`, { method: 'POST' })).status, 401, 'admin token required')
+  assert.equal(logs.find('ENS key rotated').length, 2)
+})
