@@ -95,7 +95,11 @@ export class ApnsProvider implements PushProvider {
       stream.setEncoding('utf8')
       stream.on('response', headers => { status = Number(headers[constants.HTTP2_HEADER_STATUS]) })
       stream.on('data', (chunk: string) => { text += chunk })
-      stream.on('end', () => resolve(verdict(status, text)))
+      stream.on('end', () => {
+        const result = verdict(status, text)
+        if (status === 403) this.#jwt = undefined // Expired/InvalidProviderToken: sign a fresh one for the retry
+        resolve(result)
+      })
       stream.on('error', () => resolve('retry'))
       stream.setTimeout(10_000, () => { stream.close(constants.NGHTTP2_CANCEL); resolve('retry') })
       stream.end(body)
@@ -107,12 +111,15 @@ export class ApnsProvider implements PushProvider {
   }
 }
 
-/** 410 Unregistered and 400 BadDeviceToken mean the token is dead; 429 and 5xx are worth retrying. */
+/**
+ * Only what Apple says about the token removes a device: 410 Unregistered, 400 BadDeviceToken or
+ * DeviceTokenNotForTopic. Anything else (403 provider-token trouble, 429, 5xx, a bad topic in our config)
+ * is not the device's fault: retried, counted, never a reason to forget the device.
+ */
 function verdict (status: number, body: string): PushResult {
   if (status === 200) return 'sent'
   if (status === 410) return 'gone'
   const reason = (() => { try { return (JSON.parse(body) as { reason?: string }).reason } catch { return undefined } })()
   if (status === 400 && (reason === 'BadDeviceToken' || reason === 'DeviceTokenNotForTopic')) return 'gone'
-  if (status === 403 && reason === 'ExpiredProviderToken') return 'retry'
-  return status === 429 || status >= 500 || status === 0 ? 'retry' : 'gone'
+  return 'retry'
 }

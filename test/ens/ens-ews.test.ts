@@ -2,49 +2,19 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { test, type TestContext } from 'node:test'
+import { test } from 'node:test'
 import { createCa, createServerCert } from '../../gateway/lab/certificates.js'
-import { fakeExchange } from '../../gateway/lab/fake-exchange.js'
-import { ensUser, subscribeDevice } from '../helpers/ens.js'
-import { closeAfter, startTestGateway } from '../helpers/gateway.js'
+import { ensGateway, ensUser, exchangeServer, subscribeDevice } from '../helpers/ens.js'
 import { send } from '../helpers/http.js'
 import { freePort } from '../helpers/ports.js'
 import { fakeApns } from '../helpers/push.js'
 
 const USER = ensUser('carol@example.com', 'Th1rd-Secret')
 const DEVICE = { id: 'iphone-c', platform: 'apns', token: 'apns-token-c' }
-process.env.PORTCULLIS_ENS_EWS_TEST_ADMIN = 'ens-admin-token'
-
-type Exchange = ReturnType<typeof fakeExchange>
-
-async function exchangeServer (t: TestContext, name: string, tls?: { cert: string, key: string }): Promise<Exchange> {
-  const exchange = fakeExchange(name, tls ? { tls } : {})
-  exchange.ews.users = { [USER.email]: USER.password }
-  await exchange.listen()
-  closeAfter(t, exchange)
-  return exchange
-}
-
-async function ensGateway (t: TestContext, servers: string[], extra: { tls?: Record<string, unknown>, apns: Awaited<ReturnType<typeof fakeApns>>, ens?: Record<string, unknown> }): Promise<Awaited<ReturnType<typeof startTestGateway>>> {
-  const port = await freePort()
-  return startTestGateway(t, {
-    listen: { host: '127.0.0.1', port },
-    publicUrl: `http://127.0.0.1:${port}`,
-    admin: { tokenEnv: 'PORTCULLIS_ENS_EWS_TEST_ADMIN' },
-    upstreams: { exchange: { servers, ...(extra.tls ? { tls: extra.tls } : {}) } },
-    services: {},
-    ens: {
-      enabled: true,
-      ews: { upstream: 'exchange' },
-      push: { apns: { keyFile: extra.apns.keyFile, keyId: 'TESTKEY123', teamId: 'TEAM123456', topic: 'com.example.mail', endpoint: extra.apns.url } },
-      ...extra.ens
-    }
-  })
-}
 
 test('EWS failover: a dead first server is skipped for Subscribe and GetItem', { timeout: 60_000 }, async t => {
   const apns = await fakeApns(t)
-  const alive = await exchangeServer(t, 'exch02')
+  const alive = await exchangeServer(t, USER, 'exch02')
   const dead = `http://127.0.0.1:${await freePort()}` // nothing listens here
   const { gateway } = await ensGateway(t, [dead, alive.url], { apns })
   assert.equal((await subscribeDevice(gateway.url, USER, DEVICE)).status, 201)
@@ -56,7 +26,7 @@ test('EWS failover: a dead first server is skipped for Subscribe and GetItem', {
 
 test('EWS answering 503 makes Exchange retry; the retry pushes once', { timeout: 60_000 }, async t => {
   const apns = await fakeApns(t)
-  const exchange = await exchangeServer(t, 'exch01')
+  const exchange = await exchangeServer(t, USER, 'exch01')
   const { gateway } = await ensGateway(t, [exchange.url], { apns })
   assert.equal((await subscribeDevice(gateway.url, USER, DEVICE)).status, 201)
   const sub = exchange.ews.subscriptions.at(-1)!
@@ -79,7 +49,7 @@ test('EWS over HTTPS is verified against the pool\'s CA file; a wrong CA means n
   const ca = createCa('Corp Exchange CA')
   writeFileSync(join(dir, 'ca.pem'), ca.cert)
   writeFileSync(join(dir, 'other-ca.pem'), createCa('Someone Else').cert)
-  const exchange = await exchangeServer(t, 'exch-tls', createServerCert(ca, ['127.0.0.1']))
+  const exchange = await exchangeServer(t, USER, 'exch-tls', createServerCert(ca, ['127.0.0.1']))
   assert.match(exchange.url, /^https:/)
 
   const wrong = await ensGateway(t, [exchange.url], { apns, tls: { caFile: join(dir, 'other-ca.pem') } })
@@ -94,7 +64,7 @@ test('EWS over HTTPS is verified against the pool\'s CA file; a wrong CA means n
 
 test('a mail already gone when GetItem runs is still pushed, without subject or sender', { timeout: 60_000 }, async t => {
   const apns = await fakeApns(t)
-  const exchange = await exchangeServer(t, 'exch01')
+  const exchange = await exchangeServer(t, USER, 'exch01')
   const { gateway, logs } = await ensGateway(t, [exchange.url], { apns })
   assert.equal((await subscribeDevice(gateway.url, USER, DEVICE)).status, 201)
   exchange.ews.deleted.add('AAMkAD-moved-item')
@@ -107,7 +77,7 @@ test('a mail already gone when GetItem runs is still pushed, without subject or 
 
 test('the notify route takes only POSTed SOAP: 405, 415, 400, 413, and the gateway lives on', { timeout: 60_000 }, async t => {
   const apns = await fakeApns(t)
-  const exchange = await exchangeServer(t, 'exch01')
+  const exchange = await exchangeServer(t, USER, 'exch01')
   const { gateway } = await ensGateway(t, [exchange.url], { apns })
   const url = `${gateway.url}/api/ens/notify?id=x&s=y&creds=secret-ciphertext`
   const get = await send(url)
@@ -124,7 +94,7 @@ test('the notify route takes only POSTed SOAP: 405, 415, 400, 413, and the gatew
 
 test('key rotation: the old key keeps serving its subscriptions through the grace period; revoking asks devices to subscribe again', { timeout: 60_000 }, async t => {
   const apns = await fakeApns(t)
-  const exchange = await exchangeServer(t, 'exch01')
+  const exchange = await exchangeServer(t, USER, 'exch01')
   const { gateway, logs } = await ensGateway(t, [exchange.url], { apns })
   const admin = { method: 'POST' as const, headers: { authorization: 'Bearer ens-admin-token' } }
   const first = await subscribeDevice(gateway.url, USER, DEVICE)

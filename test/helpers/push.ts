@@ -1,4 +1,4 @@
-import { createServer, type Http2Server } from 'node:http2'
+import { createSecureServer, createServer, type Http2SecureServer, type Http2Server } from 'node:http2'
 import { generateKeyPairSync, verify, type KeyObject } from 'node:crypto'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -14,17 +14,19 @@ export interface ApnsPush {
 }
 
 /**
- * A fake APNs: cleartext HTTP/2 (h2c) on 127.0.0.1, checking each provider token's ES256 signature with
- * the team's public key, answering 200, or 410 Unregistered for tokens in `dead`.
+ * A fake APNs on 127.0.0.1: cleartext HTTP/2 (h2c), or HTTP/2 over TLS with `tls` as Apple serves it.
+ * It checks each provider token's ES256 signature with the team's public key and answers 200, 410
+ * Unregistered for tokens in `dead`, or `reject` (status and reason) while that is set.
  */
-export async function fakeApns (t: TestContext): Promise<{ url: string, keyFile: string, pushes: ApnsPush[], dead: Set<string> }> {
+export async function fakeApns (t: TestContext, tls?: { cert: string, key: string }): Promise<{ url: string, keyFile: string, pushes: ApnsPush[], dead: Set<string>, reject: { status: number, reason: string } | undefined }> {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-apns-'))
   const keyFile = join(dir, 'AuthKey_TESTKEY123.p8')
   writeFileSync(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }))
   const pushes: ApnsPush[] = []
   const dead = new Set<string>()
-  const server: Http2Server = createServer()
+  const state: { reject: { status: number, reason: string } | undefined } = { reject: undefined }
+  const server: Http2Server | Http2SecureServer = tls ? createSecureServer({ ...tls, allowHTTP1: false }) : createServer()
   server.on('stream', (stream, headers) => {
     let body = ''
     stream.setEncoding('utf8')
@@ -32,9 +34,9 @@ export async function fakeApns (t: TestContext): Promise<{ url: string, keyFile:
     stream.on('end', () => {
       const token = decodeURIComponent(String(headers[':path']).replace('/3/device/', ''))
       pushes.push({ token, headers, body: JSON.parse(body) as ApnsPush['body'], jwtValid: jwtValid(String(headers.authorization ?? ''), publicKey) })
-      const gone = dead.has(token)
-      stream.respond({ ':status': gone ? 410 : 200, 'apns-id': 'test' })
-      stream.end(gone ? JSON.stringify({ reason: 'Unregistered' }) : '')
+      const answer = state.reject ?? (dead.has(token) ? { status: 410, reason: 'Unregistered' } : undefined)
+      stream.respond({ ':status': answer?.status ?? 200, 'apns-id': 'test' })
+      stream.end(answer ? JSON.stringify({ reason: answer.reason }) : '')
     })
   })
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
@@ -42,7 +44,8 @@ export async function fakeApns (t: TestContext): Promise<{ url: string, keyFile:
   server.on('session', session => { sessions.add(session); session.on('close', () => sessions.delete(session)) })
   // The gateway keeps its HTTP/2 connection open (as it should with Apple): end it, or close() waits.
   t.after(() => new Promise<void>(resolve => { for (const s of sessions) s.destroy(); server.close(() => resolve()) }))
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, keyFile, pushes, dead }
+  const url = `${tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`
+  return Object.assign(state, { url, keyFile, pushes, dead })
 }
 
 function jwtValid (authorization: string, publicKey: KeyObject): boolean {
