@@ -15,30 +15,52 @@ export class EwsTransportError extends Error {
 
 export interface EwsHttpAnswer { status: number, headers: Record<string, string>, body: string }
 
+/** EWS answers here are a few KB; anything far larger is not an answer to our calls. */
+const MAX_ANSWER_BYTES = 4 * 1024 * 1024
+
 /**
  * One POST to EWS on the upstream server's undici pool: the pool's TLS settings (CA file, server name,
  * `insecure`) apply to ENS as to proxied traffic, and connections are reused. Nothing of the caller's
- * (credentials travel in `headers`) outlives the call.
+ * (credentials travel in `headers`) outlives the call. A dispatch handler rather than undici's request()
+ * (no body stream per answer): this runs for every new mail.
  */
-export async function ewsPost (dispatcher: Dispatcher, url: string, headers: Record<string, string>, body: string, timeoutMs: number): Promise<EwsHttpAnswer> {
+export function ewsPost (dispatcher: Dispatcher, url: string, headers: Record<string, string>, body: string, timeoutMs: number): Promise<EwsHttpAnswer> {
   const target = new URL(url)
-  try {
-    const answer = await dispatcher.request({
-      origin: target.origin,
-      path: target.pathname + target.search,
-      method: 'POST',
-      headers,
-      body,
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs
-    })
-    const flat: Record<string, string> = {}
-    for (const [name, value] of Object.entries(answer.headers)) if (value !== undefined) flat[name] = Array.isArray(value) ? value.join(', ') : value
-    return { status: answer.statusCode, headers: flat, body: decode(Buffer.from(await answer.body.arrayBuffer()), flat['content-encoding']) }
-  } catch (err) {
-    const e = err as { code?: string, message?: string }
-    throw new EwsTransportError(e.code ?? 'EWS_TRANSPORT', e.message ?? 'EWS request failed')
-  }
+  return new Promise((resolve, reject) => {
+    const fail = (code: string, message: string): void => reject(new EwsTransportError(code, message))
+    let status = 0
+    let rawHeaders: Buffer[] = []
+    const chunks: Buffer[] = []
+    let size = 0
+    let abort: ((err?: Error) => void) | undefined
+    dispatcher.dispatch({ origin: target.origin, path: target.pathname + target.search, method: 'POST', headers, body, headersTimeout: timeoutMs, bodyTimeout: timeoutMs }, {
+      onConnect: (abortRequest: (err?: Error) => void) => { abort = abortRequest },
+      onHeaders: (statusCode: number, raw: Buffer[]) => {
+        if (statusCode >= 200) { status = statusCode; rawHeaders = raw }
+        return true
+      },
+      onData: (chunk: Buffer) => {
+        size += chunk.length
+        if (size > MAX_ANSWER_BYTES) abort?.(new Error('EWS answer too large'))
+        else chunks.push(chunk)
+        return true
+      },
+      onComplete: () => {
+        const flat: Record<string, string> = {}
+        for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+          const name = rawHeaders[i]!.toString('latin1').toLowerCase()
+          const value = rawHeaders[i + 1]!.toString('latin1')
+          flat[name] = flat[name] === undefined ? value : `${flat[name]}, ${value}`
+        }
+        try {
+          resolve({ status, headers: flat, body: decode(Buffer.concat(chunks, size), flat['content-encoding']) })
+        } catch (err) {
+          fail('EWS_BAD_ENCODING', (err as Error).message)
+        }
+      },
+      onError: (err: Error & { code?: string }) => fail(err.code ?? 'EWS_TRANSPORT', err.message)
+    } as Dispatcher.DispatchHandler)
+  })
 }
 
 /** Portcullis asks for identity, but a server that compresses anyway is understood (axios did the same). */

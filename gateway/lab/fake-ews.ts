@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { randomBytes } from 'node:crypto'
+import { gzipSync } from 'node:zlib'
 import { request } from 'undici'
 
 /** A push subscription the simulated Exchange accepted. */
@@ -25,6 +26,8 @@ export class FakeEws {
   users: Record<string, string> | undefined
   /** The mailbox database, shared by every simulated server (as a DAG backs every Exchange server). */
   readonly messages = MAILBOX
+  /** Gzip every answer, asked or not (a front end with static compression forced on). */
+  compressAlways = false
   /** Items moved or deleted before anyone fetched them: GetItem answers ErrorItemNotFound. */
   readonly deleted = new Set<string>()
 
@@ -42,18 +45,22 @@ export class FakeEws {
       const url = /<(?:\w+:)?URL>([^<]+)<\/(?:\w+:)?URL>/.exec(xml)?.[1] ?? ''
       const subscriptionId = randomBytes(24).toString('base64')
       this.subscriptions.push({ subscriptionId, user, callbackUrl: url.replace(/&amp;/g, '&'), authorization: auth })
-      return soap(res, `<m:SubscribeResponse xmlns:m="${M}" xmlns:t="${T}"><m:ResponseMessages><m:SubscribeResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:SubscriptionId>${subscriptionId}</m:SubscriptionId><m:Watermark>AQAAAA==</m:Watermark></m:SubscribeResponseMessage></m:ResponseMessages></m:SubscribeResponse>`)
+      return this.#soap(res, `<m:SubscribeResponse xmlns:m="${M}" xmlns:t="${T}"><m:ResponseMessages><m:SubscribeResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:SubscriptionId>${subscriptionId}</m:SubscriptionId><m:Watermark>AQAAAA==</m:Watermark></m:SubscribeResponseMessage></m:ResponseMessages></m:SubscribeResponse>`)
     }
     if (operation === 'GetItem') {
       const itemId = /<(?:\w+:)?ItemId Id="([^"]+)"/.exec(xml)?.[1] ?? ''
       this.getItems.push({ user, itemId, userAgent: req.headers['user-agent'] })
       if (this.deleted.has(itemId)) {
-        return soap(res, `<m:GetItemResponse xmlns:m="${M}" xmlns:t="${T}"><m:ResponseMessages><m:GetItemResponseMessage ResponseClass="Error"><m:MessageText>The specified object was not found in the store.</m:MessageText><m:ResponseCode>ErrorItemNotFound</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey><m:Items/></m:GetItemResponseMessage></m:ResponseMessages></m:GetItemResponse>`)
+        return this.#soap(res, `<m:GetItemResponse xmlns:m="${M}" xmlns:t="${T}"><m:ResponseMessages><m:GetItemResponseMessage ResponseClass="Error"><m:MessageText>The specified object was not found in the store.</m:MessageText><m:ResponseCode>ErrorItemNotFound</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey><m:Items/></m:GetItemResponseMessage></m:ResponseMessages></m:GetItemResponse>`)
       }
       const message = this.messages.get(itemId) ?? { subject: 'Hello', from: 'Dana Example', email: 'dana@example.com' }
-      return soap(res, `<m:GetItemResponse xmlns:m="${M}" xmlns:t="${T}"><m:ResponseMessages><m:GetItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Items><t:Message><t:ItemId Id="${itemId}" ChangeKey="CQAAAA=="/><t:Subject>${escape(message.subject)}</t:Subject><t:From><t:Mailbox><t:Name>${escape(message.from)}</t:Name><t:EmailAddress>${message.email}</t:EmailAddress><t:RoutingType>SMTP</t:RoutingType></t:Mailbox></t:From></t:Message></m:Items></m:GetItemResponseMessage></m:ResponseMessages></m:GetItemResponse>`)
+      return this.#soap(res, `<m:GetItemResponse xmlns:m="${M}" xmlns:t="${T}"><m:ResponseMessages><m:GetItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Items><t:Message><t:ItemId Id="${itemId}" ChangeKey="CQAAAA=="/><t:Subject>${escape(message.subject)}</t:Subject><t:From><t:Mailbox><t:Name>${escape(message.from)}</t:Name><t:EmailAddress>${message.email}</t:EmailAddress><t:RoutingType>SMTP</t:RoutingType></t:Mailbox></t:From></t:Message></m:Items></m:GetItemResponseMessage></m:ResponseMessages></m:GetItemResponse>`)
     }
-    soap(res, `<m:${operation}Response xmlns:m="${M}"><m:ResponseMessages><m:${operation}ResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode></m:${operation}ResponseMessage></m:ResponseMessages></m:${operation}Response>`)
+    this.#soap(res, `<m:${operation}Response xmlns:m="${M}"><m:ResponseMessages><m:${operation}ResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode></m:${operation}ResponseMessage></m:ResponseMessages></m:${operation}Response>`)
+  }
+
+  #soap (res: ServerResponse, body: string): void {
+    soap(res, body, this.compressAlways)
   }
 
   /** Exchange's callback for a new mail (Created + NewMail for one item, as Exchange sends them). */
@@ -78,10 +85,11 @@ export class FakeEws {
   }
 }
 
-function soap (res: ServerResponse, body: string): void {
+function soap (res: ServerResponse, body: string, gzip: boolean): void {
   const xml = `<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header><h:ServerVersionInfo xmlns:h="${T}" MajorVersion="15" MinorVersion="1" MajorBuildNumber="2507" MinorBuildNumber="6" Version="V2017_07_11"/></s:Header><s:Body>${body}</s:Body></s:Envelope>`
-  res.writeHead(200, { 'content-type': 'text/xml; charset=utf-8', 'content-length': Buffer.byteLength(xml) })
-  res.end(xml)
+  const payload = gzip ? gzipSync(xml) : Buffer.from(xml)
+  res.writeHead(200, { 'content-type': 'text/xml; charset=utf-8', 'content-length': payload.length, ...(gzip ? { 'content-encoding': 'gzip' } : {}) })
+  res.end(payload)
 }
 
 function escape (s: string): string {

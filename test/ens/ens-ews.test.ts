@@ -24,6 +24,16 @@ test('EWS failover: a dead first server is skipped for Subscribe and GetItem', {
   assert.equal(apns.pushes.length, 3)
 })
 
+test('an EWS front end that gzips its answers unasked is still understood (Subscribe and GetItem)', { timeout: 60_000 }, async t => {
+  const apns = await fakeApns(t)
+  const exchange = await exchangeServer(t, USER, 'exch01')
+  exchange.ews.compressAlways = true
+  const { gateway } = await ensGateway(t, [exchange.url], { apns })
+  assert.equal((await subscribeDevice(gateway.url, USER, DEVICE)).status, 201)
+  assert.match((await exchange.ews.deliverMail(exchange.ews.subscriptions.at(-1)!, { subject: 'Zipped', from: 'Gina', email: 'gina@example.com' })).body, /OK/)
+  assert.deepEqual(apns.pushes[0]?.body.aps.alert, { title: 'Gina', body: 'Zipped' })
+})
+
 test('EWS answering 503 makes Exchange retry; the retry pushes once', { timeout: 60_000 }, async t => {
   const apns = await fakeApns(t)
   const exchange = await exchangeServer(t, USER, 'exch01')
