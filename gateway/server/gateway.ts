@@ -11,7 +11,7 @@ import { ProxyHandler } from './proxy-handler.js'
 import { PolicyGate } from '../policy/gate.js'
 import { PolicyHolder, type ReloadResult } from '../policy/policy-holder.js'
 import { createStore } from '../store/create-store.js'
-import { createEns, type Ens } from '../../ens/create-ens.js'
+import type { Ens } from '../../ens/create-ens.js'
 
 /** A running gateway: both listeners, the upstream pools and their health checks. */
 export interface Gateway {
@@ -39,7 +39,8 @@ export async function startGateway (config: LoadedConfig, log: Logger): Promise<
   const policies = config.policies ? new PolicyHolder(config.policies, log, metrics) : undefined
   const gate = policies ? new PolicyGate(policies, store, metrics, log) : undefined
   const reloadPolicies = (trigger: string): ReloadResult => policies ? policies.reload(trigger) : { ok: false, problems: ['no policies file configured'] }
-  const ens = config.ens.enabled ? await createEns(config, store, pools, metrics, log) : undefined
+  // Loaded only when enabled: ews-javascript-api and its dependencies are about 700 modules.
+  const ens = config.ens.enabled ? await (await import('../../ens/create-ens.js')).createEns(config, store, pools, metrics, log) : undefined
   const handler = new ProxyHandler({ config, pools, metrics, log, ...(gate ? { gate } : {}), ...(ens ? { fallback: ens.handle } : {}) })
   const main = createMainServer(config, handler.handle, log)
   let ready = false
