@@ -89,12 +89,12 @@ export class EnsService {
   }
 
   async subscribe (userId: string, keyId: string, ciphertext: string, device: PushDevice): Promise<SubscribeOutcome> {
-    const key = await this.#keys.find(userId, keyId)
-    if (!key) return this.#subscribed('unknown_key', { status: 404, error: 'unknown userId or keyId: ask for a public key first' })
+    const privateKey = await this.#privateKey(userId, keyId)
+    if (!privateKey) return this.#subscribed('unknown_key', { status: 404, error: 'unknown userId or keyId: ask for a public key first' })
     if (!this.#providers.has(device.platform)) return this.#subscribed('bad_request', { status: 400, error: `push platform ${device.platform} is not configured` })
     let credentials: Credentials
     try {
-      credentials = decryptCredentials(ciphertext, await this.#privateKey(userId, key.keyId) as KeyObject)
+      credentials = decryptCredentials(ciphertext, privateKey)
     } catch (err) {
       if (!(err instanceof CredentialsError)) throw err
       return this.#subscribed('undecryptable', { status: 400, error: err.message })
