@@ -179,12 +179,21 @@ wrk.headers["User-Agent"] = "Apple-iPhone9C1/1402.100"
   return { rps, p50, p99, errors }
 }
 
-/** Median of ROUNDS measured runs after a warm-up: this VM's neighbours make single runs vary by 2×. */
-function throughput (port: number, bodyBytes: number): WrkResult {
-  wrk(port, bodyBytes, '3s') // warm-up
-  const runs = Array.from({ length: ROUNDS }, () => wrk(port, bodyBytes, DURATION)).sort((a, b) => a.rps - b.rps)
-  const median = runs[Math.floor(runs.length / 2)] as WrkResult
-  return { ...median, errors: runs.reduce((n, r) => n + r.errors, 0) }
+/**
+ * Median of ROUNDS measured runs per target after a warm-up. The rounds are interleaved (round 1 of
+ * every target, then round 2, ...): this VM's neighbours make single runs vary by 2×, and measuring one
+ * peer after another let a noisy minute land on one peer only.
+ */
+function throughputInterleaved (ports: Map<string, number>, bodyBytes: number): Map<string, WrkResult> {
+  for (const port of ports.values()) wrk(port, bodyBytes, '3s') // warm-up
+  const runs = new Map<string, WrkResult[]>([...ports.keys()].map(name => [name, []]))
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, port] of ports) runs.get(name)!.push(wrk(port, bodyBytes, DURATION))
+  }
+  return new Map([...runs].map(([name, list]) => {
+    const sorted = list.sort((a, b) => a.rps - b.rps)
+    return [name, { ...sorted[Math.floor(sorted.length / 2)] as WrkResult, errors: list.reduce((n, r) => n + r.errors, 0) }]
+  }))
 }
 
 function rssKb (pid: number): number {
@@ -238,31 +247,36 @@ async function main (): Promise<void> {
   const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s+:\s+(.*)/)?.[1] ?? 'unknown CPU'
   const lines: string[] = [`## Benchmark run ${new Date().toISOString()}`, '', `Node ${process.version}, ${cpu}, peers on CPU 1, wrk and origins on CPU 0; wrk -t1 -c50, 3 s warm-up, median of ${ROUNDS} runs of ${DURATION}.`, '']
   const origin = await startOrigins()
-  const results = new Map<string, Record<number, WrkResult>>()
-  results.set('direct to origin (rig ceiling)', { 1024: throughput(PORT.origin, 1024), 102_400: throughput(PORT.origin, 102_400) })
-  for (const peer of peers) {
-    const child = await peer.start(PORT.origin)
-    results.set(peer.name, { 1024: throughput(portOf(peer), 1024), 102_400: throughput(portOf(peer), 102_400) })
-    await stop(child)
-  }
-  const nginx = results.get(peers[0]!.name)!
-  const fastify = results.get(peers[2]!.name)!
-  for (const size of [1024, 102_400]) {
+  // Every peer runs at once on CPU 1 (an idle one costs nothing) so that the rounds can interleave.
+  const running = await Promise.all(peers.map(peer => peer.start(PORT.origin)))
+  const targets = new Map<string, number>([['direct to origin (rig ceiling)', PORT.origin], ...peers.map(peer => [peer.name, portOf(peer)] as [string, number])])
+  const bySize = new Map([1024, 102_400].map(size => [size, throughputInterleaved(targets, size)]))
+  for (const child of running) await stop(child)
+  const nginx = peers[0]!.name
+  const fastify = peers[2]!.name
+  for (const [size, results] of bySize) {
     lines.push(`### ${size === 1024 ? '1 KB' : '100 KB'} ActiveSync-like POST`, '', '| peer | req/s | p50 | p99 | errors | × nginx | × @fastify/http-proxy |', '|---|---:|---:|---:|---:|---:|---:|')
-    for (const [name, r] of results) {
-      const x = r[size]!
-      lines.push(`| ${name} | ${Math.round(x.rps)} | ${x.p50} | ${x.p99} | ${x.errors} | ${(x.rps / nginx[size]!.rps).toFixed(2)} | ${(x.rps / fastify[size]!.rps).toFixed(2)} |`)
+    for (const [name, x] of results) {
+      lines.push(`| ${name} | ${Math.round(x.rps)} | ${x.p50} | ${x.p99} | ${x.errors} | ${(x.rps / results.get(nginx)!.rps).toFixed(2)} | ${(x.rps / results.get(fastify)!.rps).toFixed(2)} |`)
     }
     lines.push('')
   }
 
-  // One of three servers answering 503: Portcullis must fail over and eject it.
-  const healthy = await startPortcullis([PORT.origin, PORT.origin2, PORT.origin])
-  const allHealthy = throughput(PORT.portcullis, 1024)
-  await stop(healthy)
-  const degraded = await startPortcullis([PORT.origin, PORT.origin2, PORT.origin503])
-  const oneBroken = throughput(PORT.portcullis, 1024)
-  await stop(degraded)
+  // One of three servers answering 503: Portcullis must fail over and eject it. The two configurations
+  // run one after the other (same port), so they alternate round by round.
+  const pools = { healthy: [PORT.origin, PORT.origin2, PORT.origin], degraded: [PORT.origin, PORT.origin2, PORT.origin503] }
+  const failover = { healthy: [] as WrkResult[], degraded: [] as WrkResult[] }
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const kind of ['healthy', 'degraded'] as const) {
+      const child = await startPortcullis(pools[kind])
+      wrk(PORT.portcullis, 1024, '3s')
+      failover[kind].push(wrk(PORT.portcullis, 1024, DURATION))
+      await stop(child)
+    }
+  }
+  const median = (list: WrkResult[]): WrkResult => ({ ...list.sort((a, b) => a.rps - b.rps)[Math.floor(list.length / 2)] as WrkResult, errors: list.reduce((n, r) => n + r.errors, 0) })
+  const allHealthy = median(failover.healthy)
+  const oneBroken = median(failover.degraded)
   lines.push('### Portcullis, pool of three, one answering 503 (1 KB POST)', '', '| pool | req/s | p50 | p99 | client-visible errors | × all healthy |', '|---|---:|---:|---:|---:|---:|')
   lines.push(`| all healthy | ${Math.round(allHealthy.rps)} | ${allHealthy.p50} | ${allHealthy.p99} | ${allHealthy.errors} | 1.00 |`)
   lines.push(`| one of three answers 503 | ${Math.round(oneBroken.rps)} | ${oneBroken.p50} | ${oneBroken.p99} | ${oneBroken.errors} | ${(oneBroken.rps / allHealthy.rps).toFixed(2)} |`, '')
