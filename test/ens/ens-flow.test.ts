@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
-import { constants, createHash, publicEncrypt, randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { test, type TestContext } from 'node:test'
 import { fakeExchange } from '../../gateway/lab/fake-exchange.js'
 import { SimServer } from '../../gateway/lab/sim-server.js'
+import { ensUser, subscribeDevice as subscribeThroughApi } from '../helpers/ens.js'
 import { closeAfter, startTestGateway } from '../helpers/gateway.js'
 import { send } from '../helpers/http.js'
 import { freePort } from '../helpers/ports.js'
@@ -57,12 +58,11 @@ async function ensGateway (t: TestContext, w: World, store?: Record<string, unkn
 
 const json = (body: unknown): { body: string, headers: Record<string, string> } => ({ body: JSON.stringify(body), headers: { 'content-type': 'application/json', apitoken: API_TOKEN } })
 
-async function subscribeDevice (gatewayUrl: string, base: string, device: Record<string, string>, password = PASSWORD): Promise<{ status: number, ciphertext: string, body: Record<string, unknown> }> {
-  const key = JSON.parse((await send(`${gatewayUrl}${base}/publickey`, { method: 'POST', ...json({ userId: USER_ID }) })).body.toString()) as { keyId: string, publicKey: string, algorithm: string }
-  assert.equal(key.algorithm, 'RSA-OAEP-256')
-  const ciphertext = publicEncrypt({ key: key.publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, Buffer.from(`${EMAIL}:${password}`)).toString('base64url')
-  const res = await send(`${gatewayUrl}${base}/subscribe`, { method: 'POST', ...json({ userId: USER_ID, keyId: key.keyId, credentials: ciphertext, emailAddress: EMAIL, device }) })
-  return { status: res.status, ciphertext, body: res.body.length ? JSON.parse(res.body.toString()) as Record<string, unknown> : {} }
+/** A device of alice's subscribing with the API token; every key it gets must be RSA-OAEP-256. */
+async function subscribeDevice (gatewayUrl: string, base: string, device: Record<string, string>, password = PASSWORD): Promise<Awaited<ReturnType<typeof subscribeThroughApi>>> {
+  const result = await subscribeThroughApi(gatewayUrl, ensUser(EMAIL, PASSWORD), device, { base, headers: { apitoken: API_TOKEN }, password })
+  assert.equal(result.algorithm, 'RSA-OAEP-256')
+  return result
 }
 
 test('end to end: key → encrypt → subscribe → Exchange calls back → GetItem as the user → APNs and webhook pushes', { timeout: 60_000 }, async t => {

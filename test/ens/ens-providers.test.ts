@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { constants, createHash, generateKeyPairSync, publicEncrypt } from 'node:crypto'
+import { generateKeyPairSync } from 'node:crypto'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -7,14 +7,13 @@ import { test, type TestContext } from 'node:test'
 import { fakeExchange } from '../../gateway/lab/fake-exchange.js'
 import { SimServer } from '../../gateway/lab/sim-server.js'
 import { KeyRateLimit } from '../../ens/rate-limit.js'
+import { ensUser, subscribeDevice } from '../helpers/ens.js'
 import { closeAfter, startTestGateway } from '../helpers/gateway.js'
 import { send } from '../helpers/http.js'
 import { freePort } from '../helpers/ports.js'
 
 const EMAIL = 'bob@example.com'
 const PASSWORD = 'An0ther-Secret'
-const USER_ID = createHash('sha256').update(EMAIL).digest('hex')
-const H = { 'content-type': 'application/json' }
 
 /** A fake Google: the OAuth2 token endpoint and FCM v1 messages:send, on one server. */
 function fakeGoogle (): { server: SimServer, sends: Array<{ auth: string | undefined, body: { message: Record<string, unknown> } }>, tokenRequests: number, dead: Set<string> } {
@@ -58,9 +57,7 @@ async function setup (t: TestContext, ens: Record<string, unknown>): Promise<{ g
 }
 
 async function subscribe (url: string, device: Record<string, string>): Promise<number> {
-  const key = JSON.parse((await send(`${url}/api/ens/publickey`, { method: 'POST', body: JSON.stringify({ userId: USER_ID }), headers: H })).body.toString()) as { keyId: string, publicKey: string }
-  const credentials = publicEncrypt({ key: key.publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, Buffer.from(`${EMAIL}:${PASSWORD}`)).toString('base64url')
-  return (await send(`${url}/api/ens/subscribe`, { method: 'POST', body: JSON.stringify({ userId: USER_ID, keyId: key.keyId, credentials, device }), headers: H })).status
+  return (await subscribeDevice(url, ensUser(EMAIL, PASSWORD), device)).status
 }
 
 test('FCM HTTP v1: service account → OAuth2 token → messages:send; UNREGISTERED removes the device', { timeout: 60_000 }, async t => {
