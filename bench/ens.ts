@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process'
-import { constants, createHash, generateKeyPairSync, publicEncrypt } from 'node:crypto'
+import { constants, createHash, generateKeyPairSync, publicEncrypt, randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http2'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Redis } from 'ioredis'
 import { request } from 'undici'
 import { fakeExchange } from '../gateway/lab/fake-exchange.js'
 
@@ -12,7 +13,8 @@ import { fakeExchange } from '../gateway/lab/fake-exchange.js'
  * ENS end to end on one core: the gateway (pinned to CPU 1, production config) receives Exchange's
  * SendNotification, decrypts the credentials, fetches subject and sender with GetItem from a local
  * fake EWS and pushes to a local fake APNs over HTTP/2. The fake servers and the load run on CPU 0.
- * Reports notifications per second and the latency Exchange sees (p50, p99).
+ * Reports notifications per second and the latency Exchange sees (p50, p99). BENCH_ENS_REDIS=redis://...
+ * runs it on the Redis store (pin redis-server to CPU 0 first: taskset -cp 0 <pid>).
  */
 const USERS = 200
 /** Exchange delivers callbacks for many mailboxes in parallel; two levels, to show how batching helps. */
@@ -40,11 +42,13 @@ admin: { host: 127.0.0.1, port: ${PORT + 1} }
 upstreams: { exchange: { servers: [${exchange.url}] } }
 services: { activesync: { upstream: exchange } }
 log: { level: info }
-ens:
+${process.env.BENCH_ENS_REDIS ? `store: { type: redis, redis: { url: ${process.env.BENCH_ENS_REDIS}, keyPrefix: 'ens-bench-${process.pid}:' } }\n` : ''}ens:
   enabled: true
+  masterKeyEnv: PORTCULLIS_ENS_BENCH_MASTER
   ews: { upstream: exchange }
   push: { apns: { keyFile: ${join(dir, 'AuthKey.p8')}, keyId: BENCHKEY01, teamId: TEAM000001, topic: com.example.mail, endpoint: http://127.0.0.1:${(apns.address() as AddressInfo).port} } }
 `)
+process.env.PORTCULLIS_ENS_BENCH_MASTER = randomBytes(32).toString('base64')
 const gateway = spawn('taskset', ['-c', '1', process.execPath, ...(process.env.GATEWAY_NODE_ARGS ? process.env.GATEWAY_NODE_ARGS.split(' ') : []), new URL('../bin/portcullis.js', import.meta.url).pathname, 'start', '--config', join(dir, 'config.yaml')], { stdio: 'ignore' })
 process.on('exit', () => gateway.kill('SIGTERM'))
 for (let i = 0; i < 100; i++) {
@@ -106,6 +110,11 @@ for (const concurrency of CONCURRENCY) process.stdout.write(await phase(concurre
 const exited = new Promise(resolve => gateway.once('exit', resolve))
 gateway.kill('SIGTERM')
 await exited // lets a --cpu-prof in GATEWAY_NODE_ARGS write its profile
+if (process.env.BENCH_ENS_REDIS) { // leave the shared Redis as it was
+  const redis = new Redis(process.env.BENCH_ENS_REDIS)
+  for await (const keys of redis.scanStream({ match: `ens-bench-${process.pid}:*`, count: 1000 })) if ((keys as string[]).length) await redis.del(...(keys as string[]))
+  redis.disconnect()
+}
 await exchange.close()
 apns.close()
 process.exit(0)
