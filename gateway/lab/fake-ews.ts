@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { randomBytes } from 'node:crypto'
 import { gzipSync } from 'node:zlib'
 import { request } from 'undici'
+import { xmlEscape } from '../../ens/ews-soap.js'
 
 /** A push subscription the simulated Exchange accepted. */
 export interface FakeSubscription {
@@ -54,7 +55,7 @@ export class FakeEws {
         return this.#soap(res, `<m:GetItemResponse xmlns:m="${M}" xmlns:t="${T}"><m:ResponseMessages><m:GetItemResponseMessage ResponseClass="Error"><m:MessageText>The specified object was not found in the store.</m:MessageText><m:ResponseCode>ErrorItemNotFound</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey><m:Items/></m:GetItemResponseMessage></m:ResponseMessages></m:GetItemResponse>`)
       }
       const message = this.messages.get(itemId) ?? { subject: 'Hello', from: 'Dana Example', email: 'dana@example.com' }
-      return this.#soap(res, `<m:GetItemResponse xmlns:m="${M}" xmlns:t="${T}"><m:ResponseMessages><m:GetItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Items><t:Message><t:ItemId Id="${itemId}" ChangeKey="CQAAAA=="/><t:Subject>${escape(message.subject)}</t:Subject><t:From><t:Mailbox><t:Name>${escape(message.from)}</t:Name><t:EmailAddress>${message.email}</t:EmailAddress><t:RoutingType>SMTP</t:RoutingType></t:Mailbox></t:From></t:Message></m:Items></m:GetItemResponseMessage></m:ResponseMessages></m:GetItemResponse>`)
+      return this.#soap(res, `<m:GetItemResponse xmlns:m="${M}" xmlns:t="${T}"><m:ResponseMessages><m:GetItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Items><t:Message><t:ItemId Id="${itemId}" ChangeKey="CQAAAA=="/><t:Subject>${xmlEscape(message.subject)}</t:Subject><t:From><t:Mailbox><t:Name>${xmlEscape(message.from)}</t:Name><t:EmailAddress>${message.email}</t:EmailAddress><t:RoutingType>SMTP</t:RoutingType></t:Mailbox></t:From></t:Message></m:Items></m:GetItemResponseMessage></m:ResponseMessages></m:GetItemResponse>`)
     }
     this.#soap(res, `<m:${operation}Response xmlns:m="${M}"><m:ResponseMessages><m:${operation}ResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode></m:${operation}ResponseMessage></m:ResponseMessages></m:${operation}Response>`)
   }
@@ -90,8 +91,4 @@ function soap (res: ServerResponse, body: string, gzip: boolean): void {
   const payload = gzip ? gzipSync(xml) : Buffer.from(xml)
   res.writeHead(200, { 'content-type': 'text/xml; charset=utf-8', 'content-length': payload.length, ...(gzip ? { 'content-encoding': 'gzip' } : {}) })
   res.end(payload)
-}
-
-function escape (s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
 }

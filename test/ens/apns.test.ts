@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { createCa, createServerCert } from '../../gateway/lab/certificates.js'
-import { ensGateway, ensUser, exchangeServer, subscribeDevice } from '../helpers/ens.js'
+import { ensGateway, ensSetup, ensUser, exchangeServer, subscribeDevice } from '../helpers/ens.js'
 import { fakeApns } from '../helpers/push.js'
 
 const USER = ensUser('dave@example.com', 'F0urth-Secret')
@@ -26,9 +26,7 @@ test('APNs over HTTP/2 with TLS, verified against a CA file (as with Apple behin
 })
 
 test('APNs refusing the provider token: Exchange retries, the device is kept, the retry carries a fresh token', { timeout: 60_000 }, async t => {
-  const apns = await fakeApns(t)
-  const exchange = await exchangeServer(t, USER, 'exch01')
-  const { gateway } = await ensGateway(t, [exchange.url], { apns })
+  const { apns, exchange, gateway } = await ensSetup(t, USER)
   assert.equal((await subscribeDevice(gateway.url, USER, DEVICE)).status, 201)
   const sub = exchange.ews.subscriptions.at(-1)!
   apns.reject = { status: 403, reason: 'ExpiredProviderToken' }

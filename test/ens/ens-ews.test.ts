@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { createCa, createServerCert } from '../../gateway/lab/certificates.js'
-import { ensGateway, ensUser, exchangeServer, subscribeDevice } from '../helpers/ens.js'
+import { ensGateway, ensSetup, ensUser, exchangeServer, subscribeDevice } from '../helpers/ens.js'
 import { send } from '../helpers/http.js'
 import { freePort } from '../helpers/ports.js'
 import { fakeApns } from '../helpers/push.js'
@@ -25,19 +25,14 @@ test('EWS failover: a dead first server is skipped for Subscribe and GetItem', {
 })
 
 test('an EWS front end that gzips its answers unasked is still understood (Subscribe and GetItem)', { timeout: 60_000 }, async t => {
-  const apns = await fakeApns(t)
-  const exchange = await exchangeServer(t, USER, 'exch01')
-  exchange.ews.compressAlways = true
-  const { gateway } = await ensGateway(t, [exchange.url], { apns })
+  const { apns, exchange, gateway } = await ensSetup(t, USER, e => { e.ews.compressAlways = true })
   assert.equal((await subscribeDevice(gateway.url, USER, DEVICE)).status, 201)
   assert.match((await exchange.ews.deliverMail(exchange.ews.subscriptions.at(-1)!, { subject: 'Zipped', from: 'Gina', email: 'gina@example.com' })).body, /OK/)
   assert.deepEqual(apns.pushes[0]?.body.aps.alert, { title: 'Gina', body: 'Zipped' })
 })
 
 test('EWS answering 503 makes Exchange retry; the retry pushes once', { timeout: 60_000 }, async t => {
-  const apns = await fakeApns(t)
-  const exchange = await exchangeServer(t, USER, 'exch01')
-  const { gateway } = await ensGateway(t, [exchange.url], { apns })
+  const { apns, exchange, gateway } = await ensSetup(t, USER)
   assert.equal((await subscribeDevice(gateway.url, USER, DEVICE)).status, 201)
   const sub = exchange.ews.subscriptions.at(-1)!
   exchange.mode = 'iis-503'
@@ -73,9 +68,7 @@ test('EWS over HTTPS is verified against the pool\'s CA file; a wrong CA means n
 })
 
 test('a mail already gone when GetItem runs is still pushed, without subject or sender', { timeout: 60_000 }, async t => {
-  const apns = await fakeApns(t)
-  const exchange = await exchangeServer(t, USER, 'exch01')
-  const { gateway, logs } = await ensGateway(t, [exchange.url], { apns })
+  const { apns, exchange, gateway, logs } = await ensSetup(t, USER)
   assert.equal((await subscribeDevice(gateway.url, USER, DEVICE)).status, 201)
   exchange.ews.deleted.add('AAMkAD-moved-item')
   const result = await exchange.ews.deliverMail(exchange.ews.subscriptions.at(-1)!, undefined, undefined, 'AAMkAD-moved-item')
@@ -86,9 +79,7 @@ test('a mail already gone when GetItem runs is still pushed, without subject or 
 })
 
 test('the notify route takes only POSTed SOAP: 405, 415, 400, 413, and the gateway lives on', { timeout: 60_000 }, async t => {
-  const apns = await fakeApns(t)
-  const exchange = await exchangeServer(t, USER, 'exch01')
-  const { gateway } = await ensGateway(t, [exchange.url], { apns })
+  const { gateway } = await ensSetup(t, USER)
   const url = `${gateway.url}/api/ens/notify?id=x&s=y&creds=secret-ciphertext`
   const get = await send(url)
   assert.equal(get.status, 405)
@@ -103,9 +94,7 @@ test('the notify route takes only POSTed SOAP: 405, 415, 400, 413, and the gatew
 })
 
 test('key rotation: the old key keeps serving its subscriptions through the grace period; revoking asks devices to subscribe again', { timeout: 60_000 }, async t => {
-  const apns = await fakeApns(t)
-  const exchange = await exchangeServer(t, USER, 'exch01')
-  const { gateway, logs } = await ensGateway(t, [exchange.url], { apns })
+  const { apns, exchange, gateway, logs } = await ensSetup(t, USER)
   const admin = { method: 'POST' as const, headers: { authorization: 'Bearer ens-admin-token' } }
   const first = await subscribeDevice(gateway.url, USER, DEVICE)
   assert.equal(first.status, 201)

@@ -4,7 +4,7 @@ import { fakeExchange } from '../../gateway/lab/fake-exchange.js'
 import { closeAfter, startTestGateway } from './gateway.js'
 import { send } from './http.js'
 import { freePort } from './ports.js'
-import type { fakeApns } from './push.js'
+import { fakeApns } from './push.js'
 
 process.env.PORTCULLIS_ENS_EWS_TEST_ADMIN = 'ens-admin-token'
 
@@ -51,4 +51,12 @@ export async function ensGateway (t: TestContext, servers: string[], extra: { tl
       ...extra.ens
     }
   })
+}
+
+/** The usual ENS test world: a fake APNs, one fake Exchange knowing `user` (adjusted by `prepare`), and a gateway on it. */
+export async function ensSetup (t: TestContext, user: EnsUser, prepare?: (exchange: Exchange) => void): Promise<{ apns: Awaited<ReturnType<typeof fakeApns>>, exchange: Exchange } & Awaited<ReturnType<typeof startTestGateway>>> {
+  const apns = await fakeApns(t)
+  const exchange = await exchangeServer(t, user, 'exch01')
+  prepare?.(exchange)
+  return { apns, exchange, ...await ensGateway(t, [exchange.url], { apns }) }
 }
