@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream'
-import type { Dispatcher } from 'undici'
+import type { ConnectionPool } from '../upstream/http1/connection-pool.js'
 import type { Logger } from '../observability/log.js'
 import type { Metrics } from '../observability/metrics.js'
 import { isIdempotent } from '../upstream/classify.js'
@@ -24,7 +24,7 @@ export interface ForwardRequest {
   headers: string[]
   body: RequestBody
   /** Set for NTLM/Negotiate connections: the one upstream connection this client connection owns. */
-  pinned?: { server: UpstreamServer, dispatcher: Dispatcher }
+  pinned?: { server: UpstreamServer, connections: ConnectionPool }
   /** Rewrites X-MS-Location of a 451 answer (ActiveSync). */
   rewriteLocation?: (location: string) => string
 }
@@ -72,14 +72,14 @@ export async function forward (ctx: ProxyContext, pool: UpstreamPool, request: F
         // A body kept in memory lets the gateway drop a server-level 503 and answer for itself.
         current = new UpstreamAttempt(ctx.res, replayable, resolve, request.rewriteLocation)
         server.inFlight++
-        const dispatcher = request.pinned?.dispatcher ?? server.dispatcher
-        dispatcher.dispatch({
+        const connections = request.pinned?.connections ?? server.connections
+        connections.dispatch({
           path: ctx.query === '' ? ctx.path : `${ctx.path}?${ctx.query}`,
-          method: request.method as Dispatcher.HttpMethod,
+          method: request.method,
           headers: request.headers,
           body: bodyFor(request.body),
-          headersTimeout: ctx.longPollMs ?? deps.headersTimeoutMs,
-          bodyTimeout: ctx.longPollMs ?? deps.bodyIdleTimeoutMs
+          headersTimeoutMs: ctx.longPollMs ?? deps.headersTimeoutMs,
+          bodyTimeoutMs: ctx.longPollMs ?? deps.bodyIdleTimeoutMs
         }, current)
       })
       server.inFlight--

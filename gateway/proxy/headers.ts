@@ -36,12 +36,12 @@ export interface ResponseHeaders {
   server: string
 }
 
-export function responseHeadersFromRaw (raw: Buffer[], rewriteLocation?: (value: string) => string): ResponseHeaders {
+export function responseHeadersFromRaw (raw: string[], rewriteLocation?: (value: string) => string): ResponseHeaders {
   const result: ResponseHeaders = { list: [], throttled: false, retryAfter: undefined, server: '' }
   let connection: string | undefined
   for (let i = 0; i < raw.length; i += 2) {
-    const name = (raw[i] as Buffer).toString('latin1')
-    let value = (raw[i + 1] as Buffer).toString('latin1')
+    const name = raw[i] as string
+    let value = raw[i + 1] as string
     const lower = name.toLowerCase()
     if (rewriteLocation && lower === 'x-ms-location') value = rewriteLocation(value)
     if (lower === 'connection') connection = value

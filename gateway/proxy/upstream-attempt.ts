@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http'
-import type { Dispatcher } from 'undici'
+import type { ResponseHandler } from '../upstream/http1/connection.js'
 import { classifyError, isServerLevel503, retryAfterSeconds, type AttemptError } from '../upstream/classify.js'
 import { responseHeadersFromRaw } from './headers.js'
 
@@ -11,12 +11,12 @@ export type AttemptOutcome =
   | { kind: 'aborted' }
 
 /**
- * One request to one upstream server, as an undici dispatch handler: the lowest-overhead way to proxy
- * with undici (no intermediate body stream, no promise per chunk). The answer is classified when its
+ * One request to one upstream server, as the handler of the gateway's own upstream connection (no
+ * intermediate body stream, no promise per chunk). The answer is classified when its
  * head arrives: a server-level 503 that may be replayed is read and dropped, anything else is
  * streamed to the client with backpressure (undici pauses while the client's socket is full).
  */
-export class UpstreamAttempt implements Dispatcher.DispatchHandler {
+export class UpstreamAttempt implements ResponseHandler {
   readonly #res: ServerResponse
   readonly #drop503: boolean
   readonly #done: (outcome: AttemptOutcome) => void
@@ -46,7 +46,7 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     if (this.#aborted) abort(new Error('client went away'))
   }
 
-  onHeaders (statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+  onHeaders (statusCode: number, rawHeaders: string[], resume: () => void): boolean {
     if (statusCode < 200) return true // 1xx from the upstream: the client's own 100-continue was answered by Node
     const headers = responseHeadersFromRaw(rawHeaders, statusCode === 451 ? this.#rewriteLocation : undefined)
     if (isServerLevel503(statusCode, headers.throttled)) {

@@ -1,7 +1,7 @@
 import { BlockList, isIPv4 } from 'node:net'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
-import type { Client } from 'undici'
+import type { ConnectionPool } from '../upstream/http1/connection-pool.js'
 import type { LoadedConfig } from '../config/load.js'
 import type { Logger } from '../observability/log.js'
 import { statusClass, type Metrics } from '../observability/metrics.js'
@@ -15,7 +15,7 @@ import { longPollTimeout } from '../proxy/long-poll.js'
 import { readRequestBody } from '../proxy/request-body.js'
 import { canonicalTarget } from '../routing/normalize-path.js'
 import { ALLOWED_METHODS, serviceForPath } from '../routing/services.js'
-import { createPinnedClient } from '../upstream/dispatcher.js'
+import { createPinnedPool } from '../upstream/dispatcher.js'
 import type { UpstreamPool } from '../upstream/pool.js'
 import type { UpstreamServer } from '../upstream/server.js'
 import type { PolicyGate } from '../policy/gate.js'
@@ -34,7 +34,7 @@ export interface ProxyHandlerDeps {
   gate?: PolicyGate
 }
 
-interface Pinned { server: UpstreamServer, client: Client }
+interface Pinned { server: UpstreamServer, connections: ConnectionPool }
 
 /**
  * The request pipeline of the main listener: canonical target → service → identify → forward, with one
@@ -114,7 +114,7 @@ export class ProxyHandler {
       ...(service === 'activesync' ? { rewriteLocation: this.#rewriteLocation } : {})
     }
     const pinned = this.#pinnedFor(req, pool)
-    if (pinned) request.pinned = { server: pinned.server, dispatcher: pinned.client }
+    if (pinned) request.pinned = pinned
     await forward(ctx, pool, request, this.#forwardDeps)
     if (!res.headersSent && !res.destroyed) this.#answerInterrupted(ctx)
   }
@@ -128,9 +128,9 @@ export class ProxyHandler {
     if (scheme !== 'ntlm' && scheme !== 'negotiate') return undefined
     const server = pool.pick(new Set())
     if (!server) return undefined
-    const pinned = { server, client: createPinnedClient(server.origin, pool.options) }
+    const pinned = { server, connections: createPinnedPool(server.origin, pool.connectionOptions) }
     this.#pinned.set(socket, pinned)
-    socket.once('close', () => { pinned.client.destroy().catch(() => {}) })
+    socket.once('close', () => { pinned.connections.destroy() })
     return pinned
   }
 

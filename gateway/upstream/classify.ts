@@ -20,7 +20,7 @@ export function retryAfterSeconds (value: string | string[] | undefined): number
   return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - Date.now()) / 1000))
 }
 
-const CONNECT_CODES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ECONNABORTED'])
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'UPSTREAM_CONNECT_TIMEOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ECONNABORTED'])
 const TLS_CODE = /^(ERR_TLS_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|CERT_|ERR_SSL_)/
 
 export interface AttemptError {
@@ -33,8 +33,8 @@ export interface AttemptError {
 /** Classifies an error thrown by an attempt. */
 export function classifyError (err: unknown): AttemptError {
   const code = String((err as NodeJS.ErrnoException).code ?? (err as Error).name ?? 'UNKNOWN')
-  if (CONNECT_CODES.has(code) || TLS_CODE.test(code)) return { reason: 'connect', beforeSend: true, code }
-  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return { reason: 'timeout', beforeSend: false, code }
+  if (CONNECT_CODES.has(code) || TLS_CODE.test(code) || (err as { beforeSend?: boolean }).beforeSend === true) return { reason: 'connect', beforeSend: true, code }
+  if (code === 'UPSTREAM_HEADERS_TIMEOUT' || code === 'UPSTREAM_BODY_TIMEOUT') return { reason: 'timeout', beforeSend: false, code }
   return { reason: 'reset', beforeSend: false, code }
 }
 

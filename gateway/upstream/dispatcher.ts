@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
-import { Client, Pool } from 'undici'
+import { Pool } from 'undici'
+import { ConnectionPool, type ConnectionPoolOptions } from './http1/connection-pool.js'
 import type { UpstreamConfig } from '../config/schema.js'
 
 /**
@@ -30,12 +31,21 @@ export function createPool (origin: string, options: Pool.Options): Pool {
   return new Pool(origin, options)
 }
 
+/** Settings of the gateway's own connection pools (the proxy path), from the same upstream config. */
+export function connectionPoolOptions (config: UpstreamConfig): ConnectionPoolOptions {
+  const ca = config.tls.caFile ? readFileSync(config.tls.caFile) : undefined
+  return {
+    connectTimeoutMs: config.connectTimeoutMs,
+    keepAliveMs: config.keepAliveMs,
+    tls: { rejectUnauthorized: !config.tls.insecure, ...(ca ? { ca } : {}), ...(config.tls.serverName ? { servername: config.tls.serverName } : {}) }
+  }
+}
+
 /**
- * A single-connection client for one downstream connection that authenticates with NTLM or Negotiate:
+ * A single-connection pool for one downstream connection that authenticates with NTLM or Negotiate:
  * those schemes authenticate the TCP connection, so every request of that client connection must reuse
  * the same upstream connection (HAProxy marks such connections private for the same reason).
  */
-export function createPinnedClient (origin: string, options: Pool.Options): Client {
-  const { connections: _ignored, ...clientOptions } = options
-  return new Client(origin, clientOptions as Client.Options)
+export function createPinnedPool (origin: string, options: ConnectionPoolOptions): ConnectionPool {
+  return new ConnectionPool(origin, { ...options, single: true })
 }

@@ -1,7 +1,8 @@
 import type { UpstreamConfig } from '../config/schema.js'
 import type { Logger } from '../observability/log.js'
 import type { Metrics } from '../observability/metrics.js'
-import { createPool, dispatcherOptions } from './dispatcher.js'
+import { connectionPoolOptions, createPool, dispatcherOptions } from './dispatcher.js'
+import { ConnectionPool, type ConnectionPoolOptions } from './http1/connection-pool.js'
 import { RetryBudget } from './retry-budget.js'
 import { UpstreamServer, type FailureReason, type ServerSnapshot } from './server.js'
 import type { Pool } from 'undici'
@@ -17,6 +18,7 @@ export class UpstreamPool {
   readonly config: UpstreamConfig
   readonly servers: UpstreamServer[]
   readonly options: Pool.Options
+  readonly connectionOptions: ConnectionPoolOptions
   readonly retryBudget: RetryBudget
   #next = 0
   readonly #metrics: Metrics
@@ -28,8 +30,9 @@ export class UpstreamPool {
     this.#metrics = metrics
     this.#log = log
     this.options = dispatcherOptions(config)
+    this.connectionOptions = connectionPoolOptions(config)
     this.retryBudget = new RetryBudget(config.retry.budgetPercent, config.retry.minRetries)
-    this.servers = config.servers.map(origin => new UpstreamServer(name, origin, createPool(origin, this.options)))
+    this.servers = config.servers.map(origin => new UpstreamServer(name, origin, createPool(origin, this.options), new ConnectionPool(origin, this.connectionOptions)))
     for (const server of this.servers) this.#metrics.upstreamServerUp.set({ upstream: name, server: server.name }, 1)
   }
 
@@ -139,10 +142,12 @@ export class UpstreamPool {
   }
 
   async close (): Promise<void> {
+    for (const s of this.servers) s.connections.close()
     await Promise.all(this.servers.map(s => s.dispatcher.close()))
   }
 
   async destroy (): Promise<void> {
+    for (const s of this.servers) s.connections.destroy()
     await Promise.all(this.servers.map(s => s.dispatcher.destroy()))
   }
 }

@@ -1,4 +1,5 @@
 import type { Pool } from 'undici'
+import type { ConnectionPool } from './http1/connection-pool.js'
 import { statusClass, type Metrics } from '../observability/metrics.js'
 
 export type FailureReason = 'http_503' | 'connect' | 'reset' | 'timeout' | 'probe'
@@ -16,11 +17,15 @@ export interface ServerSnapshot {
   lastFailure: { at: string, reason: FailureReason, detail: string } | null
 }
 
-/** One server of an upstream pool: its connection pool and everything health decides with. */
+/**
+ * One server of an upstream pool: its connections and everything health decides with. Proxied requests
+ * use the gateway's own HTTP/1.1 connections; the gateway's own calls (health checks, ENS's EWS) use undici.
+ */
 export class UpstreamServer {
   readonly name: string
   readonly origin: string
   readonly dispatcher: Pool
+  readonly connections: ConnectionPool
   inFlight = 0
   consecutiveFailures = 0
   ejections = 0
@@ -36,12 +41,13 @@ export class UpstreamServer {
 
   readonly upstream: string
 
-  constructor (upstream: string, origin: string, dispatcher: Pool) {
+  constructor (upstream: string, origin: string, dispatcher: Pool, connections: ConnectionPool) {
     this.upstream = upstream
     const url = new URL(origin)
     this.origin = url.origin
     this.name = url.host
     this.dispatcher = dispatcher
+    this.connections = connections
   }
 
   /** The attempt counter for one status (0: no answer) and outcome. */

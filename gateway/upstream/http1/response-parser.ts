@@ -1,0 +1,198 @@
+/** What the parser hands on: the head of each final answer, its body in pieces, its end. */
+export interface ResponseSink {
+  onHead: (status: number, headers: string[]) => void
+  /** A piece of the body, a view into the socket's buffer (no copy). */
+  onBody: (chunk: Buffer) => void
+  onEnd: () => void
+}
+
+/** A malformed answer: the connection is broken and must not be reused. */
+export class ResponseParseError extends Error {
+  readonly code = 'UPSTREAM_BAD_RESPONSE'
+}
+
+const MAX_HEAD_BYTES = 65_536
+const MAX_CHUNK_LINE = 4096
+const CRLF = 0x0a
+
+type State = 'head' | 'length' | 'chunk-size' | 'chunk-data' | 'chunk-end' | 'trailers' | 'until-close' | 'done'
+
+/**
+ * An HTTP/1.1 response parser (RFC 9112) for the gateway's own upstream connections: status line and
+ * headers as latin1 strings, then the body by Content-Length, chunked coding (decoded) or until the
+ * server closes. 1xx answers are skipped. It keeps no copy of the body: a held long-poll costs a few
+ * fields, not a parser instance with its own buffers.
+ */
+export class ResponseParser {
+  /** Whether the connection may carry another request after this answer. */
+  keepAlive = true
+  /** The server's Keep-Alive timeout hint in ms, if it sent one. */
+  keepAliveHintMs: number | undefined
+  #state: State = 'head'
+  #head: Buffer | undefined
+  #remaining = 0
+  #line = ''
+  #noBody = false
+  readonly #sink: ResponseSink
+
+  constructor (sink: ResponseSink) {
+    this.#sink = sink
+  }
+
+  /** Starts a new answer; `noBody` for a HEAD request, whose answer never has one. */
+  reset (noBody: boolean): void {
+    this.#state = 'head'
+    this.#head = undefined
+    this.#noBody = noBody
+    this.keepAlive = true
+    this.keepAliveHintMs = undefined
+  }
+
+  get done (): boolean { return this.#state === 'done' }
+  /** True once any byte of the answer arrived (an answer cut before that is a plain reset). */
+  get started (): boolean { return this.#state !== 'head' || this.#head !== undefined }
+
+  /** The server closed the connection: ends a close-delimited body; anything else was cut short. */
+  finish (): boolean {
+    if (this.#state !== 'until-close') return this.#state === 'done'
+    this.#state = 'done'
+    this.#sink.onEnd()
+    return true
+  }
+
+  /** Feeds bytes from the socket; throws ResponseParseError on a malformed answer. */
+  feed (data: Buffer): void {
+    let at = 0
+    while (at < data.length) {
+      switch (this.#state) {
+        case 'head': at = this.#readHead(data, at); break
+        case 'length': {
+          const take = Math.min(this.#remaining, data.length - at)
+          this.#remaining -= take
+          this.#sink.onBody(data.subarray(at, at + take))
+          at += take
+          if (this.#remaining === 0) this.#end()
+          break
+        }
+        case 'until-close': this.#sink.onBody(at === 0 ? data : data.subarray(at)); return
+        case 'chunk-size': case 'chunk-end': case 'trailers': at = this.#readChunkLine(data, at); break
+        case 'chunk-data': {
+          const take = Math.min(this.#remaining, data.length - at)
+          this.#remaining -= take
+          this.#sink.onBody(data.subarray(at, at + take))
+          at += take
+          if (this.#remaining === 0) this.#state = 'chunk-end'
+          break
+        }
+        case 'done': throw new ResponseParseError('data after the end of the answer')
+      }
+    }
+  }
+
+  #readHead (data: Buffer, at: number): number {
+    const previous = this.#head?.length ?? 0
+    const buf = previous === 0 ? data.subarray(at) : Buffer.concat([this.#head as Buffer, data.subarray(at)])
+    const end = buf.indexOf('\r\n\r\n', Math.max(0, previous - 3), 'latin1')
+    if (end === -1) {
+      if (buf.length > MAX_HEAD_BYTES) throw new ResponseParseError('response head too large')
+      this.#head = Buffer.from(buf) // own copy: the socket may reuse its buffer
+      return data.length
+    }
+    this.#head = undefined
+    this.#parseHead(buf.toString('latin1', 0, end))
+    return at + end + 4 - previous
+  }
+
+  #parseHead (text: string): void {
+    const lines = text.split('\r\n')
+    const statusLine = /^HTTP\/1\.([01]) (\d{3})(?: .*)?$/.exec(lines[0] as string)
+    if (!statusLine) throw new ResponseParseError('bad status line')
+    const status = Number(statusLine[2])
+    const headers: string[] = []
+    let length: number | undefined
+    let chunked = false
+    let transferEncoding = false
+    let close = statusLine[1] === '0'
+    for (let i = 1; i < lines.length; i++) {
+      const line = lines[i] as string
+      const colon = line.indexOf(':')
+      if (colon <= 0 || line.charCodeAt(0) === 32 || line.charCodeAt(0) === 9) throw new ResponseParseError('bad header line')
+      const name = line.slice(0, colon)
+      if (/[\s]/.test(name)) throw new ResponseParseError('bad header name')
+      const value = line.slice(colon + 1).trim()
+      headers.push(name, value)
+      switch (name.length === 10 || name.length === 14 || name.length === 17 ? name.toLowerCase() : '') {
+        case 'content-length': {
+          if (!/^\d{1,15}$/.test(value) || (length !== undefined && length !== Number(value))) throw new ResponseParseError('bad Content-Length')
+          length = Number(value)
+          break
+        }
+        case 'transfer-encoding':
+          transferEncoding = true
+          chunked = /(^|,)\s*chunked\s*$/i.test(value)
+          break
+        case 'connection':
+          if (/(^|,)\s*close\s*(,|$)/i.test(value)) close = true // (HTTP/1.0 servers are never reused)
+          break
+        case 'keep-alive': {
+          const timeout = /timeout\s*=\s*(\d+)/i.exec(value)
+          if (timeout) this.keepAliveHintMs = Number(timeout[1]) * 1000
+          break
+        }
+      }
+    }
+    if (status < 200) {
+      if (status === 101) throw new ResponseParseError('unexpected protocol switch')
+      return // 100 Continue, 103 Early Hints: the final answer follows
+    }
+    this.keepAlive = !close
+    this.#sink.onHead(status, headers)
+    if (this.#noBody || status === 204 || status === 304) return this.#end()
+    if (transferEncoding) {
+      // RFC 9112 §6.3: Transfer-Encoding overrides Content-Length, and such a message ends the connection.
+      if (length !== undefined) this.keepAlive = false
+      if (chunked) { this.#state = 'chunk-size'; return }
+      this.keepAlive = false
+      this.#state = 'until-close'
+      return
+    }
+    if (length !== undefined) {
+      if (length === 0) return this.#end()
+      this.#remaining = length
+      this.#state = 'length'
+      return
+    }
+    this.keepAlive = false
+    this.#state = 'until-close'
+  }
+
+  /** Chunk-size lines, the CRLF after chunk data and trailer lines, which may arrive split. */
+  #readChunkLine (data: Buffer, at: number): number {
+    const newline = data.indexOf(CRLF, at)
+    const piece = data.toString('latin1', at, newline === -1 ? data.length : newline + 1)
+    if (this.#line.length + piece.length > MAX_CHUNK_LINE) throw new ResponseParseError('chunk line too long')
+    if (newline === -1) {
+      this.#line += piece
+      return data.length
+    }
+    const line = (this.#line + piece).replace(/\r?\n$/, '')
+    this.#line = ''
+    if (this.#state === 'chunk-end') {
+      if (line !== '') throw new ResponseParseError('missing CRLF after chunk')
+      this.#state = 'chunk-size'
+    } else if (this.#state === 'trailers') {
+      if (line === '') this.#end() // trailers themselves are dropped, as hop-by-hop proxies may
+    } else {
+      const size = /^([0-9a-fA-F]{1,12})[ \t]*(;.*)?$/.exec(line)
+      if (!size) throw new ResponseParseError('bad chunk size')
+      this.#remaining = parseInt(size[1] as string, 16)
+      this.#state = this.#remaining === 0 ? 'trailers' : 'chunk-data'
+    }
+    return newline + 1
+  }
+
+  #end (): void {
+    this.#state = 'done'
+    this.#sink.onEnd()
+  }
+}
