@@ -264,12 +264,12 @@ export class EnsService {
 
   /** Runs an EWS call against the Exchange pool, failing over to the next server when one is unreachable. */
   async #withEws<T> (call: (target: EwsTarget) => Promise<T>): Promise<T> {
-    const tried = new Set<UpstreamServer>()
+    const tried: UpstreamServer[] = []
     let last: unknown
     for (let attempt = 0; attempt < this.#pool.servers.length; attempt++) {
       const server = this.#pool.pick(tried)
       if (!server) break
-      tried.add(server)
+      tried.push(server)
       try {
         const result = await call({ url: server.origin + this.#settings.ewsPath, timeoutMs: this.#pool.config.connectTimeoutMs + 10_000, dispatcher: server.dispatcher })
         this.#pool.recordSuccess(server)

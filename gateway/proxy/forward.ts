@@ -34,78 +34,156 @@ export interface ForwardRequest {
  * or a reset before the answer moves the request to another server (body replayed from memory) after a
  * jittered backoff, within maxAttempts and the pool's retry budget. Nothing is retried once a byte
  * of the answer went to the client, nor a non-idempotent request the server may have processed.
+ * `onDone` runs when the loop is over, whatever the outcome.
  */
-export async function forward (ctx: ProxyContext, pool: UpstreamPool, request: ForwardRequest, deps: ForwardDeps): Promise<void> {
-  const { retry } = pool.config
-  const replayable = request.body.kind !== 'streamed' && request.pinned === undefined
-  const tried = new Set<UpstreamServer>()
-  let current: UpstreamAttempt | undefined
-  const state = { interrupted: false } // set from the client's close event, outside the loop
-  const stopCurrent = (): void => { state.interrupted = true; current?.abort() }
-  const onClientGone = (): void => { if (!ctx.res.writableFinished) stopCurrent() }
-  ctx.res.once('close', onClientGone)
-  ctx.interrupt = stopCurrent // shutdown: the caller answers what was interrupted
-  pool.retryBudget.recordRequest()
-  let retryAfterHint = 0
-  let lastFailure = 'no server available'
-  try {
-    while (ctx.attempts < retry.maxAttempts && !state.interrupted) {
-      if (ctx.attempts > 0) {
-        if (!pool.retryBudget.tryAcquire()) {
-          deps.log.warn({ upstream: pool.name, service: ctx.service }, 'retry budget exhausted: not replaying')
-          break
-        }
-        await backoff(ctx.attempts, retry.baseBackoffMs, retry.maxBackoffMs)
-        if (request.body.kind === 'teed') {
-          const copy = await request.body.copy()
-          if (!copy) return // the client went away mid-upload
-          request.body = { kind: 'buffered', data: copy }
-        }
-        if (state.interrupted) return
-      }
-      const server = request.pinned?.server ?? pool.pick(tried)
-      if (!server) break
-      tried.add(server)
-      ctx.attempts++
-      ctx.server = server.name
-      const outcome = await new Promise<AttemptOutcome>(resolve => {
-        // A body kept in memory lets the gateway drop a server-level 503 and answer for itself.
-        current = new UpstreamAttempt(ctx.res, replayable, resolve, request.rewriteLocation)
-        server.inFlight++
-        const connections = request.pinned?.connections ?? server.connections
-        connections.dispatch({
-          path: ctx.query === '' ? ctx.path : `${ctx.path}?${ctx.query}`,
-          method: request.method,
-          headers: request.headers,
-          body: bodyFor(request.body),
-          headersTimeoutMs: ctx.longPollMs ?? deps.headersTimeoutMs,
-          bodyTimeoutMs: ctx.longPollMs ?? deps.bodyIdleTimeoutMs
-        }, current)
+export function forward (ctx: ProxyContext, pool: UpstreamPool, request: ForwardRequest, deps: ForwardDeps, onDone: () => void): void {
+  new Forwarding(ctx, pool, request, deps, onDone).next()
+}
+
+/**
+ * One request's way through the attempt loop, driven by callbacks rather than an async function: a
+ * held long-poll waits here for up to an hour, and a suspended async function (frame, promises) cost
+ * more than this object's few fields.
+ */
+class Forwarding {
+  readonly #ctx: ProxyContext
+  readonly #pool: UpstreamPool
+  readonly #request: ForwardRequest
+  readonly #deps: ForwardDeps
+  readonly #onDone: () => void
+  readonly #replayable: boolean
+  readonly #tried: UpstreamServer[] = [] // an array: a Set costs a 200-byte table per request
+  #current: UpstreamAttempt | undefined
+  #server: UpstreamServer | undefined
+  #interrupted = false
+  #retryAfterHint = 0
+  #lastFailure = 'no server available'
+
+  constructor (ctx: ProxyContext, pool: UpstreamPool, request: ForwardRequest, deps: ForwardDeps, onDone: () => void) {
+    this.#ctx = ctx
+    this.#pool = pool
+    this.#request = request
+    this.#deps = deps
+    this.#onDone = onDone
+    this.#replayable = request.body.kind !== 'streamed' && request.pinned === undefined
+    ctx.res.on('close', this.#onClientGone) // (not once: its wrapper would be held as long as a long-poll)
+    ctx.interrupt = this.#stop // shutdown: the caller answers what was interrupted
+    pool.retryBudget.recordRequest()
+  }
+
+  readonly #stop = (): void => {
+    this.#interrupted = true
+    this.#current?.abort()
+  }
+
+  readonly #onClientGone = (): void => {
+    if (!this.#ctx.res.writableFinished) this.#stop()
+  }
+
+  /** Starts the next attempt, or ends with 503 when none is left. */
+  next (): void {
+    const { retry } = this.#pool.config
+    if (this.#interrupted) return this.#finish()
+    if (this.#ctx.attempts >= retry.maxAttempts) return this.#answerExhausted()
+    if (this.#ctx.attempts === 0) return this.#send()
+    if (!this.#pool.retryBudget.tryAcquire()) {
+      this.#deps.log.warn({ upstream: this.#pool.name, service: this.#ctx.service }, 'retry budget exhausted: not replaying')
+      return this.#answerExhausted()
+    }
+    // Full jitter (Envoy): random in [0, base × 2^(n-1)), capped.
+    const ms = Math.random() * Math.min(retry.maxBackoffMs, retry.baseBackoffMs * 2 ** (this.#ctx.attempts - 1))
+    if (ms < 1) return this.#replay()
+    setTimeout(() => { this.#guard(() => this.#replay()) }, ms)
+  }
+
+  #replay (): void {
+    const { body } = this.#request
+    if (body.kind !== 'teed') return this.#interrupted ? this.#finish() : this.#send()
+    body.copy().then(copy => {
+      this.#guard(() => {
+        if (!copy) return this.#finish() // the client went away mid-upload
+        this.#request.body = { kind: 'buffered', data: copy }
+        if (this.#interrupted) return this.#finish()
+        this.#send()
       })
+    }, err => { this.#guard(() => { throw err }) })
+  }
+
+  #send (): void {
+    const { ctx, request } = { ctx: this.#ctx, request: this.#request }
+    const server = request.pinned?.server ?? this.#pool.pick(this.#tried)
+    if (!server) return this.#answerExhausted()
+    this.#tried.push(server)
+    ctx.attempts++
+    ctx.server = server.name
+    this.#server = server
+    // A body kept in memory lets the gateway drop a server-level 503 and answer for itself.
+    this.#current = new UpstreamAttempt(ctx.res, this.#replayable, this.#onOutcome, request.rewriteLocation)
+    server.inFlight++
+    const connections = request.pinned?.connections ?? server.connections
+    connections.dispatch({
+      path: ctx.query === '' ? ctx.path : `${ctx.path}?${ctx.query}`,
+      method: request.method,
+      headers: request.headers,
+      body: bodyFor(request.body),
+      headersTimeoutMs: ctx.longPollMs ?? this.#deps.headersTimeoutMs,
+      bodyTimeoutMs: ctx.longPollMs ?? this.#deps.bodyIdleTimeoutMs
+    }, this.#current)
+  }
+
+  readonly #onOutcome = (outcome: AttemptOutcome): void => {
+    this.#guard(() => {
+      const server = this.#server as UpstreamServer
+      const { ctx, request } = { ctx: this.#ctx, request: this.#request }
       server.inFlight--
-      current = undefined
-      const verdict = record(pool, server, outcome, deps)
-      if (verdict === 'done') return
-      lastFailure = `${server.name}: ${verdict.detail}`
-      if (outcome.kind === 'http_503') retryAfterHint = Math.max(retryAfterHint, outcome.retryAfter ?? 0)
+      this.#current = undefined
+      const verdict = record(this.#pool, server, outcome, this.#deps)
+      if (verdict === 'done') return this.#finish()
+      this.#lastFailure = `${server.name}: ${verdict.detail}`
+      if (outcome.kind === 'http_503') this.#retryAfterHint = Math.max(this.#retryAfterHint, outcome.retryAfter ?? 0)
       const canReplay = outcome.kind === 'failed'
         ? !outcome.responseStarted && request.pinned === undefined && (outcome.error.beforeSend
             ? bodyUntouched(request.body)
-            : replayable && isIdempotent(request.method) && (outcome.error.reason !== 'timeout' || ctx.longPollMs === undefined))
-        : replayable
-      if (!canReplay) return answerUnreplayable(ctx, outcome, lastFailure)
-      if (ctx.attempts < retry.maxAttempts && pool.hasUntried(tried)) {
-        deps.metrics.upstreamRetries.inc({ upstream: pool.name, reason: verdict.reason })
-        deps.log.warn({ upstream: pool.name, from: server.name, reason: verdict.reason, detail: verdict.detail, service: ctx.service, command: ctx.command }, 'failing over to another server')
+            : this.#replayable && isIdempotent(request.method) && (outcome.error.reason !== 'timeout' || ctx.longPollMs === undefined))
+        : this.#replayable
+      if (!canReplay) {
+        answerUnreplayable(ctx, outcome, this.#lastFailure)
+        return this.#finish()
       }
+      if (ctx.attempts >= this.#pool.config.retry.maxAttempts || !this.#pool.hasUntried(this.#tried)) return this.#answerExhausted()
+      this.#deps.metrics.upstreamRetries.inc({ upstream: this.#pool.name, reason: verdict.reason })
+      this.#deps.log.warn({ upstream: this.#pool.name, from: server.name, reason: verdict.reason, detail: verdict.detail, service: ctx.service, command: ctx.command }, 'failing over to another server')
+      this.next()
+    })
+  }
+
+  /** Every attempt failed (or none could be made): 503 with a Retry-After. */
+  #answerExhausted (): void {
+    if (!this.#interrupted) {
+      const { retry } = this.#pool.config
+      this.#ctx.note = `every attempt failed: ${this.#lastFailure}`
+      const after = Math.min(Math.max(this.#retryAfterHint, 5), Math.max(retry.retryAfterCapSeconds, 1))
+      answer(this.#ctx.res, 503, this.#ctx.service, 'Service temporarily unavailable, please retry', { 'retry-after': String(after) })
     }
-    if (state.interrupted) return
-    ctx.note = `every attempt failed: ${lastFailure}`
-    const after = Math.min(Math.max(retryAfterHint, 5), Math.max(retry.retryAfterCapSeconds, 1))
-    answer(ctx.res, 503, ctx.service, 'Service temporarily unavailable, please retry', { 'retry-after': String(after) })
-  } finally {
-    ctx.interrupt = undefined
-    ctx.res.off('close', onClientGone)
+    this.#finish()
+  }
+
+  #finish (): void {
+    this.#ctx.interrupt = undefined
+    this.#ctx.res.off('close', this.#onClientGone)
+    this.#onDone()
+  }
+
+  /** A bug in a callback must not take the process down: log it and answer 500, like the pipeline does. */
+  #guard (step: () => void): void {
+    try {
+      step()
+    } catch (err) {
+      this.#deps.log.error({ err, service: this.#ctx.service }, 'request failed inside the gateway')
+      if (!this.#ctx.res.headersSent) answer(this.#ctx.res, 500, this.#ctx.service, 'Internal gateway error')
+      this.#ctx.interrupt = undefined
+      this.#ctx.res.off('close', this.#onClientGone)
+    }
   }
 }
 
@@ -145,10 +223,4 @@ function bodyFor (body: RequestBody): Buffer | Readable | null {
 /** A streamed body may still be sent elsewhere if the failed attempt never read from it. */
 function bodyUntouched (body: RequestBody): boolean {
   return body.kind !== 'streamed' || !Readable.isDisturbed(body.stream)
-}
-
-function backoff (attempt: number, baseMs: number, maxMs: number): Promise<void> {
-  // Full jitter (Envoy): random in [0, base × 2^(n-1)), capped.
-  const ms = Math.random() * Math.min(maxMs, baseMs * 2 ** (attempt - 1))
-  return ms < 1 ? Promise.resolve() : new Promise(resolve => setTimeout(resolve, ms))
 }

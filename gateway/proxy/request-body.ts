@@ -31,13 +31,24 @@ export async function readRequestBody (req: IncomingMessage, limit: number): Pro
   return readChunked(req, limit)
 }
 
+/** Reads a small body whole, then lets go of the request's events (a held Ping lives on for an hour). */
 function readAll (req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
-    req.on('data', (c: Buffer) => chunks.push(c))
-    req.once('end', () => resolve(chunks.length === 1 ? chunks[0] as Buffer : Buffer.concat(chunks)))
-    req.once('error', reject)
-    req.once('close', () => { if (!req.complete) reject(new Error('client closed the request body')) })
+    const onData = (c: Buffer): void => { chunks.push(c) }
+    const onEnd = (): void => { settle(); resolve(chunks.length === 1 ? chunks[0] as Buffer : Buffer.concat(chunks)) }
+    const onError = (err: Error): void => { settle(); reject(err) }
+    const onClose = (): void => { if (!req.complete) onError(new Error('client closed the request body')) }
+    const settle = (): void => {
+      req.off('data', onData)
+      req.off('end', onEnd)
+      req.off('error', onError)
+      req.off('close', onClose)
+    }
+    req.on('data', onData)
+    req.on('end', onEnd)
+    req.on('error', onError)
+    req.on('close', onClose)
   })
 }
 

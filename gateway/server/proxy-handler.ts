@@ -65,7 +65,7 @@ export class ProxyHandler {
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     const ctx = createContext(req, res)
     this.inFlight.add(ctx)
-    res.once('close', () => this.#done(ctx))
+    res.on('close', () => this.#done(ctx)) // 'close' comes once; once() would add a wrapper per request
     this.#run(ctx).catch(err => {
       this.#deps.log.error({ err, service: ctx.service }, 'request failed inside the gateway')
       answer(res, 500, ctx.service, 'Internal gateway error')
@@ -115,8 +115,9 @@ export class ProxyHandler {
     }
     const pinned = this.#pinnedFor(req, pool)
     if (pinned) request.pinned = pinned
-    await forward(ctx, pool, request, this.#forwardDeps)
-    if (!res.headersSent && !res.destroyed) this.#answerInterrupted(ctx)
+    forward(ctx, pool, request, this.#forwardDeps, () => {
+      if (!res.headersSent && !res.destroyed) this.#answerInterrupted(ctx)
+    })
   }
 
   /** NTLM and Negotiate authenticate the connection: give this client connection its own upstream one. */
@@ -126,7 +127,7 @@ export class ProxyHandler {
     if (existing) return existing
     const scheme = authScheme(req.headers.authorization)
     if (scheme !== 'ntlm' && scheme !== 'negotiate') return undefined
-    const server = pool.pick(new Set())
+    const server = pool.pick([])
     if (!server) return undefined
     const pinned = { server, connections: createPinnedPool(server.origin, pool.connectionOptions) }
     this.#pinned.set(socket, pinned)

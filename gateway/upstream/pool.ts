@@ -40,7 +40,7 @@ export class UpstreamPool {
    * The server for the next attempt: the least loaded available one not yet tried by this request;
    * ties go round-robin. With none available, panic mode picks among the untried ones.
    */
-  pick (tried: ReadonlySet<UpstreamServer>): UpstreamServer | undefined {
+  pick (tried: readonly UpstreamServer[]): UpstreamServer | undefined {
     const now = Date.now()
     const n = this.servers.length
     const start = this.#next++ % n
@@ -48,7 +48,7 @@ export class UpstreamPool {
     let fallback: UpstreamServer | undefined
     for (let i = 0; i < n; i++) {
       const s = this.servers[(start + i) % n] as UpstreamServer
-      if (tried.has(s)) continue
+      if (tried.includes(s)) continue
       if (s.isAvailable(now)) {
         if (!best || s.inFlight < best.inFlight) best = s
       } else if (!fallback || s.inFlight < fallback.inFlight) {
@@ -59,8 +59,8 @@ export class UpstreamPool {
   }
 
   /** Is there a server this request has not tried yet? (No side effect on the rotation.) */
-  hasUntried (tried: ReadonlySet<UpstreamServer>): boolean {
-    return tried.size < this.servers.length
+  hasUntried (tried: readonly UpstreamServer[]): boolean {
+    return tried.length < this.servers.length
   }
 
   recordSuccess (server: UpstreamServer): void {

@@ -46,12 +46,15 @@ export class UpstreamConnection implements ResponseSink {
     this.#parser = new ResponseParser(this)
     socket.setNoDelay(true)
     socket.setTimeout(connectTimeoutMs)
-    socket.on('data', this.#onData)
-    socket.once(readyEvent, this.#onReady)
-    socket.once('end', this.#onServerClosed)
-    socket.once('close', this.#onServerClosed)
-    socket.on('error', this.#fail)
-    socket.on('timeout', this.#onTimeout)
+    // Shared listener functions that find their connection on the socket: no closures per connection
+    // (a held Ping keeps its connection for up to an hour, thousands at once).
+    ;(socket as OwnedSocket)[OWNER] = this
+    socket.on('data', UpstreamConnection.#onData)
+    socket.on(readyEvent, UpstreamConnection.#onReady)
+    socket.on('end', UpstreamConnection.#onServerClosed)
+    socket.on('close', UpstreamConnection.#onServerClosed)
+    socket.on('error', UpstreamConnection.#onError)
+    socket.on('timeout', UpstreamConnection.#onTimeout)
   }
 
   get busy (): boolean { return this.#handler !== undefined }
@@ -76,7 +79,7 @@ export class UpstreamConnection implements ResponseSink {
       this.socket.uncork()
     } else {
       this.socket.write(head, 'latin1')
-      this.#stopBody = pumpBody(body, this.socket, chunked, () => { this.#stopBody = undefined }, this.#fail)
+      this.#stopBody = pumpBody(body, this.socket, chunked, () => { this.#stopBody = undefined }, err => { this.#fail(err) })
     }
   }
 
@@ -86,7 +89,7 @@ export class UpstreamConnection implements ResponseSink {
 
   onHead (status: number, headers: string[]): void {
     this.socket.setTimeout(this.#bodyTimeoutMs)
-    this.#handler?.onHeaders(status, headers, this.#resume)
+    this.#handler?.onHeaders(status, headers, () => { this.socket.resume() })
   }
 
   onBody (chunk: Buffer): void {
@@ -106,36 +109,42 @@ export class UpstreamConnection implements ResponseSink {
 
   get keepAliveHintMs (): number | undefined { return this.#parser.keepAliveHintMs }
 
-  readonly #resume = (): void => { this.socket.resume() }
-
-  readonly #onReady = (): void => {
-    this.#connecting = false
-    this.socket.setTimeout(this.#handler ? this.#headersTimeoutMs : 0)
+  static #onReady (this: Socket): void {
+    const self = (this as OwnedSocket)[OWNER]
+    self.#connecting = false
+    this.setTimeout(self.#handler ? self.#headersTimeoutMs : 0)
   }
 
-  readonly #onData = (chunk: Buffer): void => {
-    if (!this.#handler) return this.#fail(new UpstreamError('UPSTREAM_BAD_RESPONSE', 'data from the server while no request was pending'))
+  static #onData (this: Socket, chunk: Buffer): void {
+    const self = (this as OwnedSocket)[OWNER]
+    if (!self.#handler) return self.#fail(new UpstreamError('UPSTREAM_BAD_RESPONSE', 'data from the server while no request was pending'))
     try {
-      this.#parser.feed(chunk)
+      self.#parser.feed(chunk)
     } catch (err) {
-      this.#fail(err as Error)
+      self.#fail(err as Error)
     }
   }
 
-  readonly #onServerClosed = (): void => {
-    if (!this.#handler) return this.#release(this, false)
-    if (this.#parser.finish()) return // a body delimited by the close ended normally
-    this.#fail(new UpstreamError('UPSTREAM_CLOSED', 'the server closed the connection before the answer was complete'))
+  static #onServerClosed (this: Socket): void {
+    const self = (this as OwnedSocket)[OWNER]
+    if (!self.#handler) return self.#release(self, false)
+    if (self.#parser.finish()) return // a body delimited by the close ended normally
+    self.#fail(new UpstreamError('UPSTREAM_CLOSED', 'the server closed the connection before the answer was complete'))
   }
 
-  readonly #onTimeout = (): void => {
-    if (this.#connecting) return this.#fail(new UpstreamError('UPSTREAM_CONNECT_TIMEOUT', 'connect timeout', true))
-    if (!this.#handler) return this.#release(this, false) // idle keep-alive connection: retire it
-    const code = this.#parser.started ? 'UPSTREAM_BODY_TIMEOUT' : 'UPSTREAM_HEADERS_TIMEOUT'
-    this.#fail(new UpstreamError(code, 'the server did not answer in time'))
+  static #onError (this: Socket, err: Error): void {
+    (this as OwnedSocket)[OWNER].#fail(err)
   }
 
-  readonly #fail = (err: Error): void => {
+  static #onTimeout (this: Socket): void {
+    const self = (this as OwnedSocket)[OWNER]
+    if (self.#connecting) return self.#fail(new UpstreamError('UPSTREAM_CONNECT_TIMEOUT', 'connect timeout', true))
+    if (!self.#handler) return self.#release(self, false) // idle keep-alive connection: retire it
+    const code = self.#parser.started ? 'UPSTREAM_BODY_TIMEOUT' : 'UPSTREAM_HEADERS_TIMEOUT'
+    self.#fail(new UpstreamError(code, 'the server did not answer in time'))
+  }
+
+  #fail (err: Error): void {
     const handler = this.#handler
     this.#handler = undefined
     this.#stopBody?.()
@@ -146,3 +155,6 @@ export class UpstreamConnection implements ResponseSink {
     handler?.onError(err)
   }
 }
+
+const OWNER = Symbol('upstream connection')
+interface OwnedSocket extends Socket { [OWNER]: UpstreamConnection }
