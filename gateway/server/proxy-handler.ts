@@ -5,6 +5,7 @@ import type { ConnectionPool } from '../upstream/http1/connection-pool.js'
 import type { LoadedConfig } from '../config/load.js'
 import type { Logger } from '../observability/log.js'
 import { statusClass, type Metrics } from '../observability/metrics.js'
+import { RequestLog } from '../observability/request-line.js'
 import { activesyncCommand } from '../protocols/activesync-command.js'
 import { answer, PING_STATUS_EXPIRED } from '../proxy/answers.js'
 import { createContext, type ProxyContext } from '../proxy/context.js'
@@ -48,9 +49,11 @@ export class ProxyHandler {
   readonly #trusted: BlockList
   readonly #proto: string
   readonly #pinned = new WeakMap<Socket, Pinned>()
+  readonly #requestLog: RequestLog
 
   constructor (deps: ProxyHandlerDeps) {
     this.#deps = deps
+    this.#requestLog = new RequestLog(deps.log)
     const { timeouts, listen } = deps.config
     this.#forwardDeps = { metrics: deps.metrics, log: deps.log, headersTimeoutMs: timeouts.headersMs, bodyIdleTimeoutMs: timeouts.bodyIdleMs }
     this.#proto = listen.tls ? 'https' : 'http'
@@ -179,7 +182,7 @@ export class ProxyHandler {
       this.#deps.metrics.requestDurationBy(service).observe(durationMs / 1000)
     }
     this.#deps.metrics.requestsBy(label, status === 0 ? 'aborted' : statusClass(status)).inc()
-    this.#deps.log.info({
+    this.#requestLog.write({
       service: label,
       command: ctx.command,
       method: ctx.req.method,
@@ -191,8 +194,8 @@ export class ProxyHandler {
       durationMs: Math.round(durationMs * 10) / 10,
       client: ctx.clientIp,
       completed: res.writableFinished,
-      ...(ctx.note ? { note: ctx.note } : {})
-    }, 'request')
+      note: ctx.note
+    })
   }
 }
 

@@ -104,21 +104,27 @@ export class ResponseParser {
   }
 
   #parseHead (text: string): void {
-    const lines = text.split('\r\n')
-    const statusLine = /^HTTP\/1\.([01]) (\d{3})(?: .*)?$/.exec(lines[0] as string)
-    if (!statusLine) throw new ResponseParseError('bad status line')
-    const status = Number(statusLine[2])
+    // Hand-scanned rather than split and matched per line: this runs for every proxied answer.
+    const minor = text.charCodeAt(7)
+    const code = text.slice(9, 12)
+    const status = Number(code)
+    if (!text.startsWith('HTTP/1.') || (minor !== 48 && minor !== 49) || text.charCodeAt(8) !== 32 || !/^[1-9]\d\d$/.test(code) || (text.length > 12 && text.charCodeAt(12) !== 32)) {
+      throw new ResponseParseError('bad status line')
+    }
     const headers: string[] = []
     let length: number | undefined
     let chunked = false
     let transferEncoding = false
-    let close = statusLine[1] === '0'
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i] as string
+    let close = minor === 48 // HTTP/1.0 servers are never reused
+    let at = text.indexOf('\r\n')
+    while (at !== -1) {
+      const start = at + 2
+      at = text.indexOf('\r\n', start)
+      const line = text.slice(start, at === -1 ? text.length : at)
       const colon = line.indexOf(':')
-      if (colon <= 0 || line.charCodeAt(0) === 32 || line.charCodeAt(0) === 9) throw new ResponseParseError('bad header line')
+      if (colon <= 0) throw new ResponseParseError('bad header line')
       const name = line.slice(0, colon)
-      if (/[\s]/.test(name)) throw new ResponseParseError('bad header name')
+      if (name.includes(' ') || name.includes('\t')) throw new ResponseParseError('bad header name') // also refuses obs-fold
       const value = line.slice(colon + 1).trim()
       headers.push(name, value)
       switch (name.length === 10 || name.length === 14 || name.length === 17 ? name.toLowerCase() : '') {
@@ -132,7 +138,7 @@ export class ResponseParser {
           chunked = /(^|,)\s*chunked\s*$/i.test(value)
           break
         case 'connection':
-          if (/(^|,)\s*close\s*(,|$)/i.test(value)) close = true // (HTTP/1.0 servers are never reused)
+          if (/(^|,)\s*close\s*(,|$)/i.test(value)) close = true
           break
         case 'keep-alive': {
           const timeout = /timeout\s*=\s*(\d+)/i.exec(value)

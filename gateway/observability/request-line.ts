@@ -1,0 +1,47 @@
+import { pino } from 'pino'
+import type { Logger } from './log.js'
+
+/** The fields of the one log line per proxied request, all chosen by the gateway (never headers or queries). */
+export interface RequestLine {
+  service: string
+  command: string | undefined
+  method: string | undefined
+  path: string
+  status: number
+  upstream: string | undefined
+  server: string | undefined
+  attempts: number
+  durationMs: number
+  client: string
+  completed: boolean
+  note: string | undefined
+}
+
+/**
+ * Writes the per-request line straight to the logger's destination, in pino's format (level, time, the
+ * base fields, msg). The generic path (bindings, serializers, redaction of every object) cost about 5 % of
+ * the CPU of a proxied request, and this line holds nothing to redact: its fields are fixed above, the
+ * path never carries the query (where ENS credentials would be).
+ */
+export class RequestLog {
+  readonly #logger: Logger
+  readonly #stream: { write: (line: string) => unknown }
+
+  constructor (logger: Logger) {
+    this.#logger = logger
+    this.#stream = (logger as unknown as Record<symbol, { write: (line: string) => unknown }>)[pino.symbols.streamSym] as { write: (line: string) => unknown }
+  }
+
+  write (line: RequestLine): void {
+    if (!this.#logger.isLevelEnabled('info')) return
+    let json = `{"level":30,"time":${Date.now()},"app":"portcullis","service":${JSON.stringify(line.service)}`
+    if (line.command !== undefined) json += `,"command":${JSON.stringify(line.command)}`
+    if (line.method !== undefined) json += `,"method":${JSON.stringify(line.method)}`
+    json += `,"path":${JSON.stringify(line.path)},"status":${line.status}`
+    if (line.upstream !== undefined) json += `,"upstream":${JSON.stringify(line.upstream)}`
+    if (line.server !== undefined) json += `,"server":${JSON.stringify(line.server)}`
+    json += `,"attempts":${line.attempts},"durationMs":${line.durationMs},"client":${JSON.stringify(line.client)},"completed":${line.completed}`
+    if (line.note !== undefined) json += `,"note":${JSON.stringify(line.note)}`
+    this.#stream.write(json + ',"msg":"request"}\n')
+  }
+}
