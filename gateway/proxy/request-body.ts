@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import { PassThrough, Readable } from 'node:stream'
+import { listen } from '../util/listeners.js'
 
 /**
  * The request body as the attempt loop needs it. Bodies up to the replay limit are read into memory
@@ -39,16 +40,7 @@ function readAll (req: IncomingMessage): Promise<Buffer> {
     const onEnd = (): void => { settle(); resolve(chunks.length === 1 ? chunks[0] as Buffer : Buffer.concat(chunks)) }
     const onError = (err: Error): void => { settle(); reject(err) }
     const onClose = (): void => { if (!req.complete) onError(new Error('client closed the request body')) }
-    const settle = (): void => {
-      req.off('data', onData)
-      req.off('end', onEnd)
-      req.off('error', onError)
-      req.off('close', onClose)
-    }
-    req.on('data', onData)
-    req.on('end', onEnd)
-    req.on('error', onError)
-    req.on('close', onClose)
+    const settle = listen(req, { data: onData, end: onEnd, error: onError, close: onClose })
   })
 }
 
@@ -82,7 +74,11 @@ function tee (req: IncomingMessage, limit: number): RequestBody {
   const out = new PassThrough({ highWaterMark: limit })
   const complete = new Promise<Buffer | undefined>(resolve => {
     req.once('end', () => resolve(Buffer.concat(chunks)))
-    req.once('close', () => { if (!req.complete) resolve(undefined) })
+    req.once('close', () => {
+      if (req.complete) return
+      resolve(undefined)
+      out.destroy() // whoever still sends it upstream stops (no error event: nobody may be listening)
+    })
   })
   req.on('data', (chunk: Buffer) => {
     chunks.push(chunk)

@@ -38,6 +38,8 @@ export class UpstreamConnection implements ResponseSink {
   #headersTimeoutMs = 0
   #connecting = true
   #stopBody: (() => void) | undefined
+  /** The answer ended while the request body was still going out: the connection returns once it is sent. */
+  #releaseWhenSent = false
 
   /** `readyEvent`: 'connect' for TCP, 'secureConnect' for TLS (the request is written before either). */
   constructor (socket: Socket, readyEvent: 'connect' | 'secureConnect', connectTimeoutMs: number, release: (connection: UpstreamConnection, reusable: boolean) => void) {
@@ -79,7 +81,7 @@ export class UpstreamConnection implements ResponseSink {
       this.socket.uncork()
     } else {
       this.socket.write(head, 'latin1')
-      this.#stopBody = pumpBody(body, this.socket, chunked, () => { this.#stopBody = undefined }, err => { this.#fail(err) })
+      this.#stopBody = pumpBody(body, this.socket, chunked, () => { this.#bodySent() }, err => { this.#fail(err) })
     }
   }
 
@@ -99,12 +101,30 @@ export class UpstreamConnection implements ResponseSink {
   onEnd (): void {
     const handler = this.#handler
     this.#handler = undefined
-    // A body still being sent when the answer ended (an early 413 or 503): the connection is spent.
-    const reusable = this.#parser.keepAlive && this.#stopBody === undefined && !this.socket.destroyed
+    const reusable = this.#parser.keepAlive && !this.socket.destroyed
+    if (this.#stopBody && reusable) {
+      // An answer before the whole body (nginx's `return`, an early 413): a server that keeps the
+      // connection reads the rest, so the rest is sent, within the body timeout, and then it is reused.
+      this.#releaseWhenSent = true
+    } else {
+      this.#retire(reusable)
+    }
+    handler?.onComplete()
+  }
+
+  #bodySent (): void {
+    this.#stopBody = undefined
+    if (!this.#releaseWhenSent) return
+    this.#releaseWhenSent = false
+    this.#release(this, true)
+  }
+
+  /** Back to the pool (or closed): whatever of a request body was still going out is dropped. */
+  #retire (reusable: boolean): void {
     this.#stopBody?.()
     this.#stopBody = undefined
+    this.#releaseWhenSent = false
     this.#release(this, reusable)
-    handler?.onComplete()
   }
 
   get keepAliveHintMs (): number | undefined { return this.#parser.keepAliveHintMs }
@@ -127,7 +147,7 @@ export class UpstreamConnection implements ResponseSink {
 
   static #onServerClosed (this: Socket): void {
     const self = (this as OwnedSocket)[OWNER]
-    if (!self.#handler) return self.#release(self, false)
+    if (!self.#handler) return self.#retire(false)
     if (self.#parser.finish()) return // a body delimited by the close ended normally
     self.#fail(new UpstreamError('UPSTREAM_CLOSED', 'the server closed the connection before the answer was complete'))
   }
@@ -139,7 +159,7 @@ export class UpstreamConnection implements ResponseSink {
   static #onTimeout (this: Socket): void {
     const self = (this as OwnedSocket)[OWNER]
     if (self.#connecting) return self.#fail(new UpstreamError('UPSTREAM_CONNECT_TIMEOUT', 'connect timeout', true))
-    if (!self.#handler) return self.#release(self, false) // idle keep-alive connection: retire it
+    if (!self.#handler) return self.#retire(false) // idle, or a late body stalled: close it
     const code = self.#parser.started ? 'UPSTREAM_BODY_TIMEOUT' : 'UPSTREAM_HEADERS_TIMEOUT'
     self.#fail(new UpstreamError(code, 'the server did not answer in time'))
   }
@@ -147,11 +167,9 @@ export class UpstreamConnection implements ResponseSink {
   #fail (err: Error): void {
     const handler = this.#handler
     this.#handler = undefined
-    this.#stopBody?.()
-    this.#stopBody = undefined
     if (this.#connecting && !(err instanceof UpstreamError)) Object.assign(err, { beforeSend: true })
     this.socket.destroy()
-    this.#release(this, false)
+    this.#retire(false)
     handler?.onError(err)
   }
 }

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net'
 import type { Readable } from 'node:stream'
+import { listen } from '../../util/listeners.js'
 
 /** One request to an upstream server as the connection sends it. */
 export interface UpstreamRequest {
@@ -78,15 +79,12 @@ export function pumpBody (body: Readable, socket: Socket, chunked: boolean, onEn
     onEnd()
   }
   const fail = (err: Error): void => { stop(); onError(err) }
+  const closedEarly = (): void => { fail(new Error('the request body ended before it was complete')) }
+  const stopBody = listen(body, { data: onData, end: finish, error: fail, close: closedEarly })
   const stop = (): void => {
-    body.off('data', onData)
-    body.off('end', finish)
-    body.off('error', fail)
+    stopBody()
     socket.off('drain', onDrain)
   }
-  body.on('data', onData)
-  body.once('end', finish)
-  body.once('error', fail)
   return () => {
     stop()
     body.resume()

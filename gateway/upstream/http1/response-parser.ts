@@ -98,6 +98,7 @@ export class ResponseParser {
       this.#head = Buffer.from(buf) // own copy: the socket may reuse its buffer
       return data.length
     }
+    if (end > MAX_HEAD_BYTES) throw new ResponseParseError('response head too large')
     this.#head = undefined
     this.#parseHead(buf.toString('latin1', 0, end))
     return at + end + 4 - previous
