@@ -17,6 +17,7 @@ const DIR = mkdtempSync(join(tmpdir(), 'portcullis-bench-'))
 const DURATION = process.env.BENCH_DURATION ?? '10s'
 const HELD = Number(process.env.BENCH_HELD ?? 5000)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 30_000)
 const PORT = { origin: 18080, origin503: 18083, origin2: 18084, hold: 18081, holdControl: 18082, nginx: 18090, haproxy: 18091, fastify: 18092, portcullis: 18093, portcullisAdmin: 18094 }
 const EAS_PATH = '/Microsoft-Server-ActiveSync?Cmd=Sync&User=alice&DeviceId=BENCH1&DeviceType=iPhone'
 
@@ -215,9 +216,11 @@ async function timedOrdinaryRequest (port: number): Promise<number> {
 
 /**
  * RSS growth per held Ping and an ordinary request's latency while they are held. Both readings are taken
- * once the process has settled (3 s after start, 15 s after the last Ping arrived): a held Ping lasts up
- * to an hour, so its steady cost is what sizes a gateway; a garbage-collected peer read right after the
- * burst of 5,000 connections still counts the garbage of accepting them (2 KB per Ping more, measured).
+ * once the process has settled (3 s after start; RSS sampled every 5 s for 30 s after the last Ping, the
+ * last sample used): a held Ping lasts up to an hour, so its steady cost is what sizes a gateway. A
+ * garbage-collected peer read right after the burst of 5,000 connections still holds the garbage of
+ * accepting them until V8's memory reducer runs, 5 to 20 s later (Portcullis: 200 MB at 5 s, 190 MB
+ * from 10 s on, in one run; 202-204 MB read at 15 s in runs where it had not yet run).
  */
 async function held (peer: Peer, port: number): Promise<{ perHeldKb: number, reached: number, ordinaryMs: string }> {
   const child = await peer.start(PORT.hold)
@@ -233,7 +236,12 @@ async function held (peer: Peer, port: number): Promise<{ perHeldKb: number, rea
     if (reached >= HELD) break
     await new Promise(resolve => setTimeout(resolve, 250))
   }
-  await new Promise(resolve => setTimeout(resolve, 15_000))
+  const samples: number[] = []
+  for (let waited = 0; waited < SETTLE_MS; waited += 5000) {
+    await new Promise(resolve => setTimeout(resolve, 5000))
+    samples.push(rssKb(pid))
+  }
+  process.stderr.write(`${peer.name}: RSS every 5 s after the last Ping: ${samples.join(', ')} KB\n`)
   reached = await heldCount()
   const after = rssKb(pid)
   const ordinaryMs = await timedOrdinaryRequest(port).then(ms => ms.toFixed(1), () => 'no answer in 10 s')
@@ -241,6 +249,7 @@ async function held (peer: Peer, port: number): Promise<{ perHeldKb: number, rea
   await stop(clients)
   await stop(child)
   await new Promise(resolve => setTimeout(resolve, 500))
+  process.stderr.write(`${peer.name}: RSS ${before} KB before, ${after} KB with ${reached} held\n`)
   return { perHeldKb: (after - before) / Math.max(reached, 1), reached, ordinaryMs }
 }
 
@@ -248,10 +257,8 @@ function portOf (peer: Peer): number {
   return [PORT.nginx, PORT.haproxy, PORT.fastify, PORT.portcullis][peers.indexOf(peer)] as number
 }
 
-async function main (): Promise<void> {
-  mkdirSync(join(ROOT, 'bench/results'), { recursive: true })
-  const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s+:\s+(.*)/)?.[1] ?? 'unknown CPU'
-  const lines: string[] = [`## Benchmark run ${new Date().toISOString()}`, '', `Node ${process.version}, ${cpu}, peers on CPU 1, wrk and origins on CPU 0; wrk -t1 -c50, 3 s warm-up, median of ${ROUNDS} runs of ${DURATION}.`, '']
+/** The 1 KB and 100 KB rounds across every peer, then the failover run (skipped with BENCH_ONLY=held). */
+async function throughputAndFailover (lines: string[]): Promise<void> {
   const origin = await startOrigins()
   // Every peer runs at once on CPU 1 (an idle one costs nothing) so that the rounds can interleave.
   const running = await Promise.all(peers.map(peer => peer.start(PORT.origin)))
@@ -287,16 +294,25 @@ async function main (): Promise<void> {
   lines.push(`| all healthy | ${Math.round(allHealthy.rps)} | ${allHealthy.p50} | ${allHealthy.p99} | ${allHealthy.errors} | 1.00 |`)
   lines.push(`| one of three answers 503 | ${Math.round(oneBroken.rps)} | ${oneBroken.p50} | ${oneBroken.p99} | ${oneBroken.errors} | ${(oneBroken.rps / allHealthy.rps).toFixed(2)} |`, '')
   await stop(origin)
+}
 
-  const hold = launch(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/peers/hold-origin.ts'), String(PORT.hold), String(PORT.holdControl)], 0)
-  await new Promise(resolve => setTimeout(resolve, 1500))
+async function main (): Promise<void> {
+  mkdirSync(join(ROOT, 'bench/results'), { recursive: true })
+  const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s+:\s+(.*)/)?.[1] ?? 'unknown CPU'
+  const lines: string[] = [`## Benchmark run ${new Date().toISOString()}`, '', `Node ${process.version}, ${cpu}, peers on CPU 1, wrk and origins on CPU 0; wrk -t1 -c50, 3 s warm-up, median of ${ROUNDS} runs of ${DURATION}.`, '']
+  if (process.env.BENCH_ONLY !== 'held') await throughputAndFailover(lines)
+
   lines.push(`### ${HELD} held Pings`, '', '| peer | held reached | RSS per held request | ordinary request while held |', '|---|---:|---:|---:|')
-  for (const peer of peers) {
+  for (const peer of peers.filter(p => new RegExp(process.env.BENCH_PEER ?? '').test(p.name))) {
+    // A fresh holding origin per peer: one that still tears down the previous peer's 5,000 connections
+    // slows the next peer's burst (measured: Portcullis read 12.6-13.1 KB after the others, 9.5 KB alone).
+    const hold = launch(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/peers/hold-origin.ts'), String(PORT.hold), String(PORT.holdControl)], 0)
+    await new Promise(resolve => setTimeout(resolve, 1500))
     const r = await held(peer, portOf(peer))
     lines.push(`| ${peer.name} | ${r.reached} | ${r.perHeldKb.toFixed(1)} KB | ${r.ordinaryMs} ms |`)
+    await stop(hold)
   }
   lines.push('', '@fastify/http-proxy runs with `connections: null` and timeouts 0 for this workload: with its defaults only 128 requests per origin get through.', '')
-  await stop(hold)
   const report = lines.join('\n')
   process.stdout.write(report + '\n')
   writeFileSync(join(ROOT, 'bench/results', `${new Date().toISOString().slice(0, 10)}.md`), report + '\n')
