@@ -110,7 +110,8 @@ class Forwarding {
   }
 
   #send (): void {
-    const { ctx, request } = { ctx: this.#ctx, request: this.#request }
+    const ctx = this.#ctx
+    const request = this.#request
     const server = request.pinned?.server ?? this.#pool.pick(this.#tried)
     if (!server) return this.#answerExhausted()
     this.#tried.push(server)
@@ -134,7 +135,8 @@ class Forwarding {
   readonly #onOutcome = (outcome: AttemptOutcome): void => {
     this.#guard(() => {
       const server = this.#server as UpstreamServer
-      const { ctx, request } = { ctx: this.#ctx, request: this.#request }
+      const ctx = this.#ctx
+      const request = this.#request
       server.inFlight--
       this.#current = undefined
       const verdict = record(this.#pool, server, outcome, this.#deps)

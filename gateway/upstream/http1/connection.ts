@@ -59,8 +59,6 @@ export class UpstreamConnection implements ResponseSink {
     socket.on('timeout', UpstreamConnection.#onTimeout)
   }
 
-  get busy (): boolean { return this.#handler !== undefined }
-
   send (request: UpstreamRequest, handler: ResponseHandler): void {
     this.#handler = handler
     this.#headersTimeoutMs = request.headersTimeoutMs
