@@ -23,7 +23,9 @@ export interface ConnectionPoolOptions {
  * per-connection Client made a held Ping cost several KB more, and every request more CPU.
  */
 export class ConnectionPool {
-  readonly #url: URL
+  readonly #host: string
+  readonly #port: number
+  readonly #tls: boolean
   readonly #options: ConnectionPoolOptions
   readonly #idle: UpstreamConnection[] = []
   readonly #all = new Set<UpstreamConnection>()
@@ -32,7 +34,10 @@ export class ConnectionPool {
   #closed = false
 
   constructor (origin: string, options: ConnectionPoolOptions) {
-    this.#url = new URL(origin)
+    const url = new URL(origin)
+    this.#host = url.hostname.replace(/^\[|\]$/g, '')
+    this.#tls = url.protocol === 'https:'
+    this.#port = Number(url.port || (this.#tls ? 443 : 80))
     this.#options = options
   }
 
@@ -61,12 +66,11 @@ export class ConnectionPool {
   }
 
   #connect (): UpstreamConnection {
-    const host = this.#url.hostname.replace(/^\[|\]$/g, '')
-    const tls = this.#url.protocol === 'https:'
-    const port = Number(this.#url.port || (tls ? 443 : 80))
+    const host = this.#host
+    const port = this.#port
     const { connectTimeoutMs } = this.#options
     let connection: UpstreamConnection
-    if (tls) {
+    if (this.#tls) {
       const settings = this.#options.tls ?? { rejectUnauthorized: true }
       const servername = settings.servername ?? (isIP(host) === 0 ? host : undefined)
       const socket = tlsConnect({ host, port, ca: settings.ca, rejectUnauthorized: settings.rejectUnauthorized, ...(servername ? { servername } : {}), ...(this.#session ? { session: this.#session } : {}) })
