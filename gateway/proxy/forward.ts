@@ -171,9 +171,13 @@ class Forwarding {
   }
 
   #finish (): void {
+    this.#detach()
+    this.#onDone()
+  }
+
+  #detach (): void {
     this.#ctx.interrupt = undefined
     this.#ctx.res.off('close', this.#onClientGone)
-    this.#onDone()
   }
 
   /** A bug in a callback must not take the process down: log it and answer 500, like the pipeline does. */
@@ -183,8 +187,7 @@ class Forwarding {
     } catch (err) {
       this.#deps.log.error({ err, service: this.#ctx.service }, 'request failed inside the gateway')
       if (!this.#ctx.res.headersSent) answer(this.#ctx.res, 500, this.#ctx.service, 'Internal gateway error')
-      this.#ctx.interrupt = undefined
-      this.#ctx.res.off('close', this.#onClientGone)
+      this.#detach()
     }
   }
 }

@@ -3,14 +3,24 @@ import { Pool } from 'undici'
 import { ConnectionPool, type ConnectionPoolOptions } from './http1/connection-pool.js'
 import type { UpstreamConfig } from '../config/schema.js'
 
+export interface UpstreamTls { rejectUnauthorized: boolean, ca?: Buffer, servername?: string }
+
+/** Upstream TLS settings from the config, the CA file read once for both kinds of pool. */
+export function upstreamTls (config: UpstreamConfig): UpstreamTls {
+  return {
+    rejectUnauthorized: !config.tls.insecure,
+    ...(config.tls.caFile ? { ca: readFileSync(config.tls.caFile) } : {}),
+    ...(config.tls.serverName ? { servername: config.tls.serverName } : {})
+  }
+}
+
 /**
  * undici settings for one upstream server. Deliberately not undici's defaults (reference/proxy-core.md
  * §2.1): `connections: null` lifts the per-origin cap, so thousands of held Pings never make an ordinary
  * request queue behind them; header and body timeouts are set per request (long-polls need an hour,
  * undici's 300 s would cut them); TLS is verified unless the admin says `insecure: true`.
  */
-export function dispatcherOptions (config: UpstreamConfig): Pool.Options {
-  const ca = config.tls.caFile ? readFileSync(config.tls.caFile) : undefined
+export function dispatcherOptions (config: UpstreamConfig, tls: UpstreamTls): Pool.Options {
   return {
     connections: null,
     pipelining: 1,
@@ -18,12 +28,7 @@ export function dispatcherOptions (config: UpstreamConfig): Pool.Options {
     keepAliveMaxTimeout: config.keepAliveMs,
     headersTimeout: 0,
     bodyTimeout: 0,
-    connect: {
-      timeout: config.connectTimeoutMs,
-      rejectUnauthorized: !config.tls.insecure,
-      ...(ca ? { ca } : {}),
-      ...(config.tls.serverName ? { servername: config.tls.serverName } : {})
-    }
+    connect: { timeout: config.connectTimeoutMs, ...tls }
   }
 }
 
@@ -32,13 +37,8 @@ export function createPool (origin: string, options: Pool.Options): Pool {
 }
 
 /** Settings of the gateway's own connection pools (the proxy path), from the same upstream config. */
-export function connectionPoolOptions (config: UpstreamConfig): ConnectionPoolOptions {
-  const ca = config.tls.caFile ? readFileSync(config.tls.caFile) : undefined
-  return {
-    connectTimeoutMs: config.connectTimeoutMs,
-    keepAliveMs: config.keepAliveMs,
-    tls: { rejectUnauthorized: !config.tls.insecure, ...(ca ? { ca } : {}), ...(config.tls.serverName ? { servername: config.tls.serverName } : {}) }
-  }
+export function connectionPoolOptions (config: UpstreamConfig, tls: UpstreamTls): ConnectionPoolOptions {
+  return { connectTimeoutMs: config.connectTimeoutMs, keepAliveMs: config.keepAliveMs, tls }
 }
 
 /**

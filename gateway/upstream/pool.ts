@@ -1,7 +1,7 @@
 import type { UpstreamConfig } from '../config/schema.js'
 import type { Logger } from '../observability/log.js'
 import type { Metrics } from '../observability/metrics.js'
-import { connectionPoolOptions, createPool, dispatcherOptions } from './dispatcher.js'
+import { connectionPoolOptions, createPool, dispatcherOptions, upstreamTls } from './dispatcher.js'
 import { ConnectionPool, type ConnectionPoolOptions } from './http1/connection-pool.js'
 import { RetryBudget } from './retry-budget.js'
 import { UpstreamServer, type FailureReason, type ServerSnapshot } from './server.js'
@@ -29,8 +29,9 @@ export class UpstreamPool {
     this.config = config
     this.#metrics = metrics
     this.#log = log
-    this.options = dispatcherOptions(config)
-    this.connectionOptions = connectionPoolOptions(config)
+    const tls = upstreamTls(config)
+    this.options = dispatcherOptions(config, tls)
+    this.connectionOptions = connectionPoolOptions(config, tls)
     this.retryBudget = new RetryBudget(config.retry.budgetPercent, config.retry.minRetries)
     this.servers = config.servers.map(origin => new UpstreamServer(name, origin, createPool(origin, this.options), new ConnectionPool(origin, this.connectionOptions)))
     for (const server of this.servers) this.#metrics.upstreamServerUp.set({ upstream: name, server: server.name }, 1)
