@@ -18,8 +18,8 @@ import { EnsService } from './service.js'
 
 export interface Ens {
   service: EnsService
-  /** Hands a request for /api/ens or /MailNotifications/api/ens to the ENS routes (anything else: 404). */
-  handle: (req: IncomingMessage, res: ServerResponse) => void
+  /** Hands a request for /api/ens or /MailNotifications/api/ens to the ENS routes (anything else: 404); `client` is the client's address as the gateway decided it. */
+  handle: (req: IncomingMessage, res: ServerResponse, client: string) => void
   close: () => Promise<void>
 }
 
@@ -55,7 +55,11 @@ export async function createEns (config: LoadedConfig, store: Store, pools: Read
     if (status >= 500) log.error({ code: err.code, message: err.message }, 'ENS request failed')
     return reply.code(status).send({ error: status >= 500 ? 'internal error' : err.message })
   })
-  const routes = ensRoutes({ service, store, apiTokens, rateLimit: new KeyRateLimit() })
+  // Never fastify's default 404, which echoes the URL (and a notify URL's query carries `creds`).
+  app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'not found' }))
+  const clients = new WeakMap<IncomingMessage, string>()
+  const clientAddress = (req: IncomingMessage): string => clients.get(req) ?? req.socket.remoteAddress ?? ''
+  const routes = ensRoutes({ service, store, apiTokens, rateLimit: new KeyRateLimit(), clientAddress })
   await app.register(routes, { prefix: '/api/ens' })
   await app.register(routes, { prefix: '/MailNotifications/api/ens' })
   await app.ready()
@@ -63,7 +67,11 @@ export async function createEns (config: LoadedConfig, store: Store, pools: Read
   watchdog.unref()
   return {
     service,
-    handle: (req, res) => isNotifyRequest(req) ? handleNotify(req, res, service, log) : app.routing(req, res),
+    handle: (req, res, client) => {
+      if (isNotifyRequest(req)) return handleNotify(req, res, service, log)
+      clients.set(req, client)
+      app.routing(req, res)
+    },
     close: async () => { clearInterval(watchdog); await app.close(); await service.close() }
   }
 }

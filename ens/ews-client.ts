@@ -4,7 +4,7 @@
 // and it has no push listener (ens/send-notification.ts parses what Exchange sends).
 import type { Dispatcher } from 'undici'
 import {
-  EventType, ExchangeService, ExchangeVersion, FolderId, Uri, WebCredentials, WellKnownFolderName
+  EventType, ExchangeService, ExchangeVersion, FolderId, Mailbox, ServiceError, Uri, WebCredentials, WellKnownFolderName
 } from 'ews-javascript-api'
 import type { Credentials } from './crypto.js'
 import { xmlEscape } from './ews-soap.js'
@@ -23,6 +23,14 @@ export interface EwsTarget {
 
 export class EwsAuthError extends Error {
   readonly code = 'PORTCULLIS_ENS_EWS_UNAUTHORIZED'
+}
+
+/**
+ * Exchange refused the operation on the named mailbox (ErrorAccessDenied, ErrorNonExistentMailbox, ...):
+ * the credentials are valid but do not open that mailbox.
+ */
+export class EwsMailboxError extends Error {
+  readonly code = 'PORTCULLIS_ENS_EWS_MAILBOX_REFUSED'
 }
 
 /** A transport or server failure (worth trying another server, or answering Exchange "retry later"). */
@@ -44,12 +52,17 @@ function serviceFor (target: EwsTarget, credentials: Credentials): ExchangeServi
   return service
 }
 
-/** Creates a push subscription on the user's Inbox; Exchange will POST SendNotification to `callbackUrl`. */
-export async function subscribeInbox (target: EwsTarget, credentials: Credentials, callbackUrl: string, statusFrequencyMinutes: number): Promise<{ subscriptionId: string, watermark: string }> {
+/**
+ * Creates a push subscription on the Inbox of `mailbox`, named explicitly (a DistinguishedFolderId with
+ * its Mailbox), so that Exchange itself refuses credentials that cannot open that mailbox
+ * (ErrorAccessDenied): the subscription is bound to the mailbox the credentials proved. Exchange will
+ * POST SendNotification to `callbackUrl`. `mailbox` must already be validated (it goes in unescaped).
+ */
+export async function subscribeInbox (target: EwsTarget, credentials: Credentials, mailbox: string, callbackUrl: string, statusFrequencyMinutes: number): Promise<{ subscriptionId: string, watermark: string }> {
   const service = serviceFor(target, credentials)
   try {
     const subscription = await service.SubscribeToPushNotifications(
-      [new FolderId(WellKnownFolderName.Inbox)], new Uri(xmlEscape(callbackUrl)) /* ews-javascript-api writes values unescaped (issues #358, #368) */, statusFrequencyMinutes, null as unknown as string,
+      [new FolderId(WellKnownFolderName.Inbox, new Mailbox(mailbox))], new Uri(xmlEscape(callbackUrl)) /* ews-javascript-api writes values unescaped (issues #358, #368) */, statusFrequencyMinutes, null as unknown as string,
       EventType.NewMail, EventType.Created)
     return { subscriptionId: subscription.Id, watermark: subscription.Watermark }
   } catch (err) {
@@ -65,6 +78,10 @@ function classify (err: unknown): Error {
   const text = `${e.message ?? ''} ${String(e.code ?? '')}`
   if (status === 401 || /\b401\b|Unauthorized/i.test(text)) return new EwsAuthError('Exchange refused the credentials')
   const transport = text.includes(EWS_TRANSPORT_ERROR) || /ECONN|timeout|socket/i.test(text)
+  if (status === undefined && !transport && typeof e.ErrorCode === 'number' && MAILBOX_REFUSALS.has(e.ErrorCode)) return new EwsMailboxError('Exchange refused the mailbox for these credentials')
   if (status === undefined && !transport && e.ErrorCode !== undefined) return err as Error
   return new EwsUnavailableError(`EWS unavailable: ${status ?? (e.code || e.message || 'error')}`)
 }
+
+/** EWS errors that mean "these credentials cannot open that mailbox". */
+const MAILBOX_REFUSALS: ReadonlySet<number> = new Set([ServiceError.ErrorAccessDenied, ServiceError.ErrorNonExistentMailbox, ServiceError.ErrorFolderNotFound, ServiceError.ErrorInvalidSmtpAddress])

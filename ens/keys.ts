@@ -1,9 +1,11 @@
 import type { Store } from '../gateway/store/store.js'
 import type { UserKeyPair } from './crypto.js'
 
-export type StoredKey = UserKeyPair & { createdAt: string }
+export type StoredKey = UserKeyPair & { createdAt: string, used?: boolean }
 
 const TEN_YEARS = 10 * 365 * 86_400
+/** A key no subscription has used yet is forgotten after a day: asking for keys fills no store for good. */
+const UNUSED_KEY_SECONDS = 86_400
 
 /**
  * Per-user key pairs in the store, the private key only ever wrapped (ens/crypto.ts). One current pair
@@ -31,8 +33,14 @@ export class EnsKeys {
 
   /** Stores the pair unless another request or gateway stored one first; returns the one in force. */
   async putIfAbsent (userId: string, pair: StoredKey): Promise<StoredKey> {
-    if (await this.#store.setIfAbsent(`ens:key:${userId}`, JSON.stringify(pair), TEN_YEARS)) return pair
+    if (await this.#store.setIfAbsent(`ens:key:${userId}`, JSON.stringify(pair), UNUSED_KEY_SECONDS)) return pair
     return await this.get(userId) ?? pair
+  }
+
+  /** A subscription used the current key `keyId`: keep it until it is rotated. */
+  async keep (userId: string, keyId: string): Promise<void> {
+    const current = await this.get(userId)
+    if (current?.keyId === keyId && !current.used) await this.#store.set(`ens:key:${userId}`, JSON.stringify({ ...current, used: true }), TEN_YEARS)
   }
 
   /**

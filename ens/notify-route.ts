@@ -1,12 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Logger } from '../gateway/observability/log.js'
 import { NotificationParseError, parseSendNotification, sendNotificationResult } from './send-notification.js'
-import type { EnsService } from './service.js'
+import type { EnsService, Subscription } from './service.js'
 
 const NOTIFY_PATHS = new Set(['/api/ens/notify', '/MailNotifications/api/ens/notify'])
 const SEND_NOTIFICATION = 'http://schemas.microsoft.com/exchange/services/2006/messages/SendNotification'
 const XML_TYPE = /^\s*(text\/xml|application\/soap\+xml)\s*(;|$)/i
-const MAX_BODY = 1_048_576
+/** A SendNotification with a full batch of events is a few tens of KB; Exchange sends nothing larger here. */
+const MAX_BODY = 131_072
 
 /** Whether a request is Exchange's callback (the query, which carries the credentials, is not looked at). */
 export function isNotifyRequest (req: IncomingMessage): boolean {
@@ -26,33 +27,48 @@ export function handleNotify (req: IncomingMessage, res: ServerResponse, service
   if (!XML_TYPE.test(req.headers['content-type'] ?? '')) return reply(res, 415, JSON.stringify({ error: 'expected text/xml' }), 'application/json')
   const action = String(req.headers.soapaction ?? '').replace(/"/g, '')
   if (action !== '' && action !== SEND_NOTIFICATION) return reply(res, 400, JSON.stringify({ error: 'only SOAP SendNotification is accepted here' }), 'application/json')
-  const declared = Number(req.headers['content-length'] ?? 0)
-  if (declared > MAX_BODY) return reply(res, 413, JSON.stringify({ error: 'body too large' }), 'application/json')
+  const url = req.url ?? ''
+  const query = new URLSearchParams(url.slice(url.indexOf('?') + 1))
+  // The callback is authenticated (handle and secret from the query) before a byte of its body is
+  // read: an unauthenticated body costs nothing but the time to refuse it.
+  service.authenticate(query.get('id') ?? '', query.get('s') ?? '').then(subscription => {
+    if (!subscription) return reply(res, 200, sendNotificationResult('Unsubscribe'), 'text/xml; charset=utf-8', { connection: 'close' })
+    const declared = Number(req.headers['content-length'] ?? 0)
+    if (declared > MAX_BODY) return reply(res, 413, JSON.stringify({ error: 'body too large' }), 'application/json', { connection: 'close' })
+    readBounded(req, MAX_BODY, body => {
+      if (!body) return reply(res, 413, JSON.stringify({ error: 'body too large' }), 'application/json', { connection: 'close' })
+      answer(body.toString('utf8'), query.get('creds') ?? '', subscription, service).then(
+        ({ status, body, type, headers }) => reply(res, status, body, type, headers),
+        (err: Error & { code?: string }) => failed(res, log, err))
+    })
+  }, (err: Error & { code?: string }) => failed(res, log, err))
+}
+
+function failed (res: ServerResponse, log: Logger, err: Error & { code?: string }): void {
+  log.error({ code: err.code, message: err.message }, 'ENS request failed')
+  reply(res, 500, JSON.stringify({ error: 'internal error' }), 'application/json')
+}
+
+/** Reads a body of at most `limit` bytes; `undefined` when it is larger (the rest is not read). */
+function readBounded (req: IncomingMessage, limit: number, done: (body: Buffer | undefined) => void): void {
   const chunks: Buffer[] = []
   let size = 0
   req.on('data', (chunk: Buffer) => {
     size += chunk.length
-    if (size > MAX_BODY) {
-      req.removeAllListeners('data')
-      req.resume()
-      return reply(res, 413, JSON.stringify({ error: 'body too large' }), 'application/json')
+    if (size <= limit) {
+      chunks.push(chunk)
+      return
     }
-    chunks.push(chunk)
+    req.removeAllListeners('data')
+    req.removeAllListeners('end')
+    done(undefined)
   })
-  req.on('end', () => {
-    if (res.headersSent) return
-    answer(Buffer.concat(chunks).toString('utf8'), req.url ?? '', service).then(
-      ({ status, body, type, headers }) => reply(res, status, body, type, headers),
-      (err: Error & { code?: string }) => {
-        log.error({ code: err.code, message: err.message }, 'ENS request failed')
-        reply(res, 500, JSON.stringify({ error: 'internal error' }), 'application/json')
-      })
-  })
+  req.on('end', () => done(Buffer.concat(chunks)))
 }
 
 interface Answer { status: number, body: string, type: string, headers?: Record<string, string> }
 
-async function answer (xml: string, url: string, service: EnsService): Promise<Answer> {
+async function answer (xml: string, ciphertext: string, subscription: Subscription, service: EnsService): Promise<Answer> {
   let notification
   try {
     notification = parseSendNotification(xml)
@@ -60,8 +76,7 @@ async function answer (xml: string, url: string, service: EnsService): Promise<A
     if (!(err instanceof NotificationParseError)) throw err
     return { status: 400, body: JSON.stringify({ error: err.message }), type: 'application/json' }
   }
-  const query = new URLSearchParams(url.slice(url.indexOf('?') + 1))
-  const outcome = await service.notify(query.get('id') ?? '', query.get('s') ?? '', query.get('creds') ?? '', notification)
+  const outcome = await service.notify(subscription, ciphertext, notification)
   if ('retry' in outcome) return { status: 503, body: JSON.stringify({ error: 'temporarily unavailable' }), type: 'application/json', headers: { 'retry-after': '30' } }
   return { status: 200, body: sendNotificationResult(outcome.answer), type: 'text/xml; charset=utf-8' }
 }

@@ -1,26 +1,62 @@
+import { isIPv6 } from 'node:net'
+
+export type Admission = 'ok' | 'busy' | 'limited'
+
 /**
- * Key creation costs CPU (an RSA-2048 key pair, ~50 ms), so new keys are rate-limited per client
- * address: a token bucket of `burst` refilled at `perHour`. The default (300 at once, 600 an hour) lets
- * a whole office behind one NAT address onboard without noticing; a flood from one address stops there.
+ * Key creation costs CPU (an RSA-2048 key pair, ~50 ms), so new keys are limited twice: per client, a
+ * token bucket of `burst` refilled at `perHour` (the default, 300 at once and 600 an hour, lets a whole
+ * office behind one NAT address onboard without noticing), and globally, at most `concurrent` key
+ * generations at once, so no spread of addresses can take every core. IPv6 clients are counted per /64:
+ * one host owns a whole /64 and can rotate through it.
  */
 export class KeyRateLimit {
   readonly #buckets = new Map<string, { tokens: number, at: number }>()
   readonly #burst: number
   readonly #perMs: number
+  readonly #concurrent: number
+  #running = 0
 
-  constructor (burst = 300, perHour = 600) {
+  constructor (burst = 300, perHour = 600, concurrent = 4) {
     this.#burst = burst
     this.#perMs = perHour / 3_600_000
+    this.#concurrent = concurrent
+  }
+
+  /** 'ok' takes a slot that `done()` must give back. */
+  admit (address: string, now = Date.now()): Admission {
+    if (this.#running >= this.#concurrent) return 'busy'
+    if (!this.take(address, now)) return 'limited'
+    this.#running++
+    return 'ok'
+  }
+
+  done (): void {
+    this.#running--
   }
 
   take (address: string, now = Date.now()): boolean {
-    const bucket = this.#buckets.get(address) ?? { tokens: this.#burst, at: now }
+    const key = bucketOf(address)
+    const bucket = this.#buckets.get(key) ?? { tokens: this.#burst, at: now }
     bucket.tokens = Math.min(this.#burst, bucket.tokens + (now - bucket.at) * this.#perMs)
     bucket.at = now
     if (this.#buckets.size > 100_000) this.#buckets.clear() // bounded memory under a spoofing flood
-    this.#buckets.set(address, bucket)
+    this.#buckets.set(key, bucket)
     if (bucket.tokens < 1) return false
     bucket.tokens -= 1
     return true
   }
+}
+
+/** IPv4 as is; IPv6 by its /64 (the first four groups of the expanded address). */
+export function bucketOf (address: string): string {
+  if (!isIPv6(address) || address.startsWith('::ffff:')) return address
+  return expandIPv6(address).slice(0, 4).join(':') + '::/64'
+}
+
+function expandIPv6 (address: string): string[] {
+  const [head = '', tail] = address.split('::')
+  const left = head ? head.split(':') : []
+  const right = tail ? tail.split(':') : []
+  const groups = tail === undefined ? left : [...left, ...Array(8 - left.length - right.length).fill('0'), ...right]
+  return groups.map(g => g.toLowerCase().replace(/^0+(?=.)/, ''))
 }

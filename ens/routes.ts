@@ -1,7 +1,9 @@
 import { timingSafeEqual } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Store } from '../gateway/store/store.js'
 import type { KeyRateLimit } from './rate-limit.js'
+import type { StoredKey } from './keys.js'
 import type { EnsService } from './service.js'
 
 export interface EnsRouteDeps {
@@ -9,9 +11,16 @@ export interface EnsRouteDeps {
   store: Store
   apiTokens: string[]
   rateLimit: KeyRateLimit
+  /** The client's address as the gateway decided it (listen.trustedProxies applied). */
+  clientAddress: (req: IncomingMessage) => string
 }
 
 const USER_ID = /^[0-9a-f]{64}$/
+/** An SMTP address as it may go into the Subscribe unescaped: no XML metacharacters, no spaces, bounded. */
+const EMAIL = /^[A-Za-z0-9.!#$%*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$/
+const HANDLE = /^[0-9a-f]{32}$/
+const DEVICE_FIELD = /^[\x21-\x7e]{1,256}$/
+const PUSH_TOKEN = /^[\x21-\x7e]{1,4096}$/
 
 /** The device-facing ENS API (design.md, "ENS"), mounted under /api/ens and /MailNotifications/api/ens; notify is ens/notify-route.ts. */
 export function ensRoutes (deps: EnsRouteDeps) {
@@ -27,29 +36,38 @@ export function ensRoutes (deps: EnsRouteDeps) {
       device.post<{ Body: { userId?: unknown } }>('/publickey', async (req, reply) => {
         const userId = req.body?.userId
         if (typeof userId !== 'string' || !USER_ID.test(userId)) return reply.code(400).send({ error: 'userId must be the hex SHA-256 of the lower-case e-mail address' })
-        if (!await deps.store.get(`ens:key:${userId}`) && !deps.rateLimit.take(req.ip)) {
-          return reply.code(429).header('retry-after', '60').send({ error: 'too many new keys from this address' })
+        if (await deps.store.get(`ens:key:${userId}`)) return publicKeyAnswer(userId, await deps.service.publicKey(userId))
+        const admitted = deps.rateLimit.admit(deps.clientAddress(req.raw))
+        if (admitted !== 'ok') {
+          return reply.code(admitted === 'busy' ? 503 : 429).header('retry-after', admitted === 'busy' ? '5' : '60').send({ error: admitted === 'busy' ? 'too many keys being made right now, try again shortly' : 'too many new keys from this address' })
         }
-        const key = await deps.service.publicKey(userId)
-        return { userId, keyId: key.keyId, publicKey: key.publicKeyPem, algorithm: 'RSA-OAEP-256' }
+        try {
+          return publicKeyAnswer(userId, await deps.service.publicKey(userId))
+        } finally {
+          deps.rateLimit.done()
+        }
       })
 
       device.post<{ Body: SubscribeBody }>('/subscribe', async (req, reply) => {
         const b = req.body
         const d = b?.device
-        if (typeof b?.userId !== 'string' || !USER_ID.test(b.userId) || typeof b.keyId !== 'string' || typeof b.credentials !== 'string' ||
-          !/^[A-Za-z0-9_-]{16,2048}$/.test(b.credentials) || typeof d?.id !== 'string' || !d.id || typeof d.token !== 'string' || !d.token ||
+        if (typeof b?.userId !== 'string' || !USER_ID.test(b.userId) || typeof b.keyId !== 'string' || !/^[0-9a-f]{16}$/.test(b.keyId) || typeof b.credentials !== 'string' ||
+          !/^[A-Za-z0-9_-]{16,2048}$/.test(b.credentials) || typeof b.emailAddress !== 'string' || b.emailAddress.length > 254 || !EMAIL.test(b.emailAddress) ||
+          typeof d?.id !== 'string' || !DEVICE_FIELD.test(d.id) || typeof d.token !== 'string' || !PUSH_TOKEN.test(d.token) ||
           (d.platform !== 'apns' && d.platform !== 'fcm' && d.platform !== 'webhook')) {
-          return reply.code(400).send({ error: 'expected {userId, keyId, credentials (base64url), device: {id, platform: apns|fcm|webhook, token}}' })
+          return reply.code(400).send({ error: 'expected {userId, keyId, credentials (base64url), emailAddress, device: {id, platform: apns|fcm|webhook, token}}' })
         }
-        const outcome = await deps.service.subscribe(b.userId, b.keyId, b.credentials, { id: d.id, platform: d.platform, token: d.token })
+        const outcome = await deps.service.subscribe(b.userId, b.keyId, b.credentials, b.emailAddress, { id: d.id, platform: d.platform, token: d.token })
         return outcome.status === 201 ? reply.code(201).send({ subscriptionId: outcome.subscriptionId }) : reply.code(outcome.status).send({ error: outcome.error })
       })
 
-      device.post<{ Body: { userId?: unknown, deviceId?: unknown } }>('/unsubscribe', async (req, reply) => {
-        const { userId, deviceId } = req.body ?? {}
-        if (typeof userId !== 'string' || !USER_ID.test(userId) || typeof deviceId !== 'string') return reply.code(400).send({ error: 'expected {userId, deviceId}' })
-        await deps.service.unsubscribe(userId, deviceId)
+      device.post<{ Body: { userId?: unknown, deviceId?: unknown, subscriptionId?: unknown } }>('/unsubscribe', async (req, reply) => {
+        const { userId, deviceId, subscriptionId } = req.body ?? {}
+        if (typeof userId !== 'string' || !USER_ID.test(userId) || typeof deviceId !== 'string' || !DEVICE_FIELD.test(deviceId) || typeof subscriptionId !== 'string') {
+          return reply.code(400).send({ error: 'expected {userId, deviceId, subscriptionId}' })
+        }
+        // Unknown device, someone else's, or a wrong subscriptionId: one answer (no oracle).
+        if (!HANDLE.test(subscriptionId) || !await deps.service.unsubscribe(userId, deviceId, subscriptionId)) return reply.code(404).send({ error: 'no such subscription' })
         return reply.code(204).send()
       })
     })
@@ -69,4 +87,8 @@ async function requireApiToken (req: FastifyRequest, reply: FastifyReply, tokens
   const given = Buffer.from(String(req.headers.apitoken ?? ''))
   const ok = tokens.some(t => { const b = Buffer.from(t); return b.length === given.length && timingSafeEqual(b, given) })
   if (!ok) return reply.code(401).send({ error: 'missing or wrong ApiToken header' })
+}
+
+function publicKeyAnswer (userId: string, key: StoredKey): Record<string, string> {
+  return { userId, keyId: key.keyId, publicKey: key.publicKeyPem, algorithm: 'RSA-OAEP-256' }
 }

@@ -1,15 +1,16 @@
-import { createHash, randomBytes, type KeyObject } from 'node:crypto'
+import { createHash, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto'
 import type { Logger } from '../gateway/observability/log.js'
 import type { Metrics } from '../gateway/observability/metrics.js'
 import type { Store } from '../gateway/store/store.js'
 import type { UpstreamPool } from '../gateway/upstream/pool.js'
 import type { UpstreamServer } from '../gateway/upstream/server.js'
 import { createUserKeyPair, CredentialsError, decryptCredentials, hashSecret, secretMatches, unwrapPrivateKey, type Credentials } from './crypto.js'
-import { EwsAuthError, EwsUnavailableError, subscribeInbox, type EwsTarget } from './ews-client.js'
+import { EwsAuthError, EwsMailboxError, EwsUnavailableError, subscribeInbox, type EwsTarget } from './ews-client.js'
 import { fetchSubjectAndSender } from './ews-get-item.js'
 import { EnsKeys, type StoredKey } from './keys.js'
 import type { PushDevice, PushMessage, PushProvider } from './push/types.js'
 import type { SendNotification } from './send-notification.js'
+import { MAX_BODY_BYTES, MAX_TITLE_BYTES, truncateUtf8 } from './push/text.js'
 
 export interface EnsSettings {
   callbackBase: string
@@ -23,9 +24,11 @@ export interface EnsSettings {
   retiredKeyDays: number
 }
 
-interface Subscription {
+export interface Subscription {
   handle: string
   userId: string
+  /** sha256 of the lower-case account name whose credentials made it: devices follow the account. */
+  account: string
   keyId: string
   secretHash: string
   subscriptionId: string
@@ -34,7 +37,13 @@ interface Subscription {
   lastNudge?: number
 }
 
-export type SubscribeOutcome = { status: 201, subscriptionId: string } | { status: 400 | 401 | 404 | 503, error: string }
+export type SubscribeOutcome = { status: 201, subscriptionId: string } | { status: 400 | 401 | 403 | 404 | 503, error: string }
+
+/** A device in a user's list, with the hash of the subscription handle that proves it may leave. */
+type StoredDevice = PushDevice & { handleHash?: string }
+
+/** One answer for "not your mailbox", whichever check found it (no oracle on who owns what). */
+const NOT_YOUR_MAILBOX = { status: 403, error: 'these credentials do not open the mailbox of this userId' } as const
 export type NotifyOutcome = { answer: 'OK' | 'Unsubscribe' } | { retry: string }
 
 /**
@@ -88,7 +97,14 @@ export class EnsService {
     return { ...await createUserKeyPair(this.#settings.masterKey), createdAt: new Date().toISOString() }
   }
 
-  async subscribe (userId: string, keyId: string, ciphertext: string, device: PushDevice): Promise<SubscribeOutcome> {
+  /**
+   * Subscribes `device` to the mailbox `emailAddress`, which must be the one `userId` names (its
+   * SHA-256) and the one the credentials open: the Subscribe names that mailbox, so Exchange refuses
+   * credentials that cannot open it (ErrorAccessDenied). A lookup that anyone may make about anyone
+   * (ResolveNames) would prove nothing; only Exchange's refusal does.
+   */
+  async subscribe (userId: string, keyId: string, ciphertext: string, emailAddress: string, device: PushDevice): Promise<SubscribeOutcome> {
+    if (mailboxUserId(emailAddress) !== userId) return this.#subscribed('mailbox_refused', NOT_YOUR_MAILBOX)
     const privateKey = await this.#privateKey(userId, keyId)
     if (!privateKey) return this.#subscribed('unknown_key', { status: 404, error: 'unknown userId or keyId: ask for a public key first' })
     if (!this.#providers.has(device.platform)) return this.#subscribed('bad_request', { status: 400, error: `push platform ${device.platform} is not configured` })
@@ -104,24 +120,51 @@ export class EnsService {
     const callback = `${this.#settings.callbackBase}/api/ens/notify?id=${handle}&s=${secret}&creds=${encodeURIComponent(ciphertext)}`
     let result: { subscriptionId: string, watermark: string }
     try {
-      result = await this.#withEws(target => subscribeInbox(target, credentials, callback, this.#settings.statusFrequencyMinutes))
+      result = await this.#withEws(target => subscribeInbox(target, credentials, emailAddress.toLowerCase(), callback, this.#settings.statusFrequencyMinutes))
     } catch (err) {
       if (err instanceof EwsAuthError) return this.#subscribed('unauthorized', { status: 401, error: 'Exchange refused the credentials' })
+      if (err instanceof EwsMailboxError) return this.#subscribed('mailbox_refused', NOT_YOUR_MAILBOX)
       if (err instanceof EwsUnavailableError) return this.#subscribed('ews_unavailable', { status: 503, error: 'Exchange is not reachable, try again later' })
       throw err
     }
-    const subscription: Subscription = { handle, userId, keyId, secretHash: hashSecret(secret), subscriptionId: result.subscriptionId, watermark: result.watermark, lastHeartbeat: Date.now() }
+    const account = sha256(credentials.user.toLowerCase())
+    const subscription: Subscription = { handle, userId, account, keyId, secretHash: hashSecret(secret), subscriptionId: result.subscriptionId, watermark: result.watermark, lastHeartbeat: Date.now() }
+    const previous = await this.#subscription(await this.#store.get(`ens:user-sub:${userId}`) ?? '')
+    // Other credentials (a delegate with FullAccess, say) start a list of their own: no device is inherited.
+    if (previous && previous.account !== account) await this.#store.del(`ens:devices:${userId}`)
     await this.#store.set(`ens:sub:${handle}`, JSON.stringify(subscription))
     await this.#store.sadd('ens:subs', handle)
     await this.#store.set(`ens:user-sub:${userId}`, handle) // the user's current subscription; older ones get Unsubscribe
-    await this.#store.hset(`ens:devices:${userId}`, device.id, JSON.stringify(device))
+    const stored: StoredDevice = { ...device, handleHash: sha256(handle) }
+    await this.#store.hset(`ens:devices:${userId}`, device.id, JSON.stringify(stored))
+    await this.#keys.keep(userId, keyId)
     this.#log.info({ userId, deviceId: device.id, platform: device.platform }, 'ENS subscription created')
     return this.#subscribed('created', { status: 201, subscriptionId: handle })
   }
 
-  async unsubscribe (userId: string, deviceId: string): Promise<void> {
+  /**
+   * Removes a device, given the subscription id it got at subscribe (a bearer secret only that device
+   * and Exchange's callback URL know). Unknown and foreign devices are answered alike: false.
+   */
+  async unsubscribe (userId: string, deviceId: string, subscriptionId: string): Promise<boolean> {
+    const json = (await this.#store.hgetall(`ens:devices:${userId}`))[deviceId]
+    const device = json ? JSON.parse(json) as StoredDevice : undefined
+    if (!device?.handleHash || !secretEquals(device.handleHash, sha256(subscriptionId))) return false
     await this.#store.hdel(`ens:devices:${userId}`, deviceId)
     this.#log.info({ userId, deviceId }, 'ENS device unsubscribed')
+    return true
+  }
+
+  /** The subscription a callback names, when its secret matches; anything else is nobody's. */
+  async authenticate (handle: string, secret: string): Promise<Subscription | undefined> {
+    const subscription = await this.#subscription(handle)
+    return subscription && secretMatches(secret, subscription.secretHash) ? subscription : undefined
+  }
+
+  async #subscription (handle: string): Promise<Subscription | undefined> {
+    if (!/^[0-9a-f]{32}$/.test(handle)) return undefined
+    const json = await this.#store.get(`ens:sub:${handle}`)
+    return json ? JSON.parse(json) as Subscription : undefined
   }
 
   /**
@@ -129,19 +172,20 @@ export class EnsService {
    * devices left or credentials that do not decrypt: Unsubscribe (one answer for all, no oracle). A
    * transient EWS or push failure: `retry`, answered so that Exchange delivers again.
    */
-  async notify (handle: string, secret: string, ciphertext: string, notification: SendNotification): Promise<NotifyOutcome> {
+  async notify (subscription: Subscription | undefined, ciphertext: string, notification: SendNotification): Promise<NotifyOutcome> {
     const event = notification.events.some(e => e.type === 'NewMailEvent' || e.type === 'CreatedEvent') ? 'newmail' : notification.responseClass === 'Error' ? 'error' : 'status'
-    const outcome = await this.#notify(handle, secret, ciphertext, notification)
+    const outcome = await this.#notify(subscription, ciphertext, notification)
     const result = 'retry' in outcome ? 'retry' : outcome.answer === 'OK' ? 'ok' : 'unsubscribe'
     this.#metrics.ensNotifications.inc({ event, result })
     return outcome
   }
 
-  async #notify (handle: string, secret: string, ciphertext: string, notification: SendNotification): Promise<NotifyOutcome> {
-    const json = await this.#store.get(`ens:sub:${handle}`)
-    const subscription = json ? JSON.parse(json) as Subscription : undefined
-    if (!subscription || !secretMatches(secret, subscription.secretHash)) return UNSUBSCRIBE
-    if (await this.#store.get(`ens:user-sub:${subscription.userId}`) !== handle) return this.#end(subscription)
+  async #notify (subscription: Subscription | undefined, ciphertext: string, notification: SendNotification): Promise<NotifyOutcome> {
+    if (!subscription) return UNSUBSCRIBE
+    // Exchange names the subscription it calls for: another one (orphaned, or someone else's) is ended
+    // at Exchange, and ours is left alone.
+    if (notification.subscriptionId !== subscription.subscriptionId) return UNSUBSCRIBE
+    if (await this.#store.get(`ens:user-sub:${subscription.userId}`) !== subscription.handle) return this.#end(subscription)
     const devices = await this.#devices(subscription.userId)
     if (devices.length === 0) return this.#end(subscription)
     if (notification.responseClass === 'Error') {
@@ -171,7 +215,7 @@ export class EnsService {
       if (this.#settings.payload === 'full') {
         try {
           const item = await this.#withEws(target => fetchSubjectAndSender(target, credentials, itemId))
-          if (item.kind === 'item') message = { kind: 'mail', itemId, subject: item.subject, from: item.from }
+          if (item.kind === 'item') message = { kind: 'mail', itemId, subject: truncateUtf8(item.subject, MAX_BODY_BYTES), from: truncateUtf8(item.from, MAX_TITLE_BYTES) }
           // The mail arrived but Exchange cannot show it (moved or deleted already, ...): push it without text.
           else this.#log.info({ userId: subscription.userId, code: item.code }, 'ENS GetItem found no item: pushing without subject')
         } catch (err) {
@@ -220,6 +264,8 @@ export class EnsService {
         gone++
         await this.#store.hdel(`ens:devices:${userId}`, device.id)
         this.#log.info({ userId, deviceId: device.id, platform: device.platform }, 'ENS push token rejected: device removed')
+      } else if (result === 'refused') {
+        this.#log.warn({ userId, deviceId: device.id, platform: device.platform }, 'ENS push refused by the provider as malformed: not retried')
       } else if (result === 'retry') {
         failed++
         if (itemId) await this.#release(userId, itemId, [device])
@@ -322,6 +368,19 @@ export class EnsService {
   async close (): Promise<void> {
     await Promise.all([...this.#providers.values()].map(p => p.close()))
   }
+}
+
+/** userId as devices compute it: hex SHA-256 of the lower-case address. */
+function mailboxUserId (emailAddress: string): string {
+  return sha256(emailAddress.toLowerCase())
+}
+
+function sha256 (text: string): string {
+  return createHash('sha256').update(text).digest('hex')
+}
+
+function secretEquals (a: string, b: string): boolean {
+  return a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b))
 }
 
 /** De-duplication mark: item ids are long and opaque, so they are hashed into the key. */

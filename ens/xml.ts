@@ -13,6 +13,13 @@ export class XmlError extends Error {
   readonly code = 'PORTCULLIS_BAD_XML'
 }
 
+/** What any SOAP message this gateway reads needs, with room to spare; deeper or larger is refused. */
+export interface XmlLimits { maxDepth: number, maxElements: number }
+export const SOAP_LIMITS: XmlLimits = { maxDepth: 32, maxElements: 20_000 }
+
+/** Thrown from inside the parser's handlers to stop it at once (saxes lets handler errors through). */
+class StopParsing extends Error {}
+
 /**
  * Parses XML into a small namespace-resolved tree. Exchange's SOAP uses soap11/s/soap, m/t or default
  * namespaces depending on version and capture, so everything downstream matches by namespace URI.
@@ -20,13 +27,21 @@ export class XmlError extends Error {
  * 0.11 ms here), which matters at a thousand notifications a second. A DOCTYPE is refused outright,
  * so no entity of any kind (internal or external) is ever expanded.
  */
-export function parseXml (xml: string): XmlElement {
+export function parseXml (xml: string, limits: XmlLimits = SOAP_LIMITS): XmlElement {
   const parser = new SaxesParser({ xmlns: true })
   const root: XmlElement = { ns: '', name: '', attributes: {}, children: [], text: '' }
   const stack: XmlElement[] = [root]
   let failure: string | undefined
   parser.on('error', err => { failure ??= err.message })
-  parser.on('doctype', () => { failure ??= 'DOCTYPE is not allowed' })
+  parser.on('doctype', () => { failure ??= 'DOCTYPE is not allowed'; throw new StopParsing() })
+  let elements = 0
+  // Checked before the tag's attributes and namespaces are resolved (that work grows with the depth).
+  parser.on('opentagstart', () => {
+    if (stack.length > limits.maxDepth || ++elements > limits.maxElements) {
+      failure ??= 'XML nested too deeply or too many elements'
+      throw new StopParsing()
+    }
+  })
   parser.on('opentag', tag => {
     const attributes: Record<string, string> = {}
     for (const attribute of Object.values(tag.attributes)) if (attribute.prefix !== 'xmlns' && attribute.name !== 'xmlns') attributes[attribute.local] = attribute.value

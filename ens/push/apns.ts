@@ -121,5 +121,9 @@ function verdict (status: number, body: string): PushResult {
   if (status === 410) return 'gone'
   const reason = (() => { try { return (JSON.parse(body) as { reason?: string }).reason } catch { return undefined } })()
   if (status === 400 && (reason === 'BadDeviceToken' || reason === 'DeviceTokenNotForTopic')) return 'gone'
+  if (status === 413 || (status === 400 && MALFORMED.has(reason ?? ''))) return 'refused'
   return 'retry'
 }
+
+/** APNs reasons that say this message, not the token or our configuration, is wrong. */
+const MALFORMED = new Set(['PayloadEmpty', 'PayloadTooLarge', 'BadCollapseId', 'BadExpirationDate', 'BadMessageId', 'BadPriority', 'DuplicateHeaders', 'InvalidPushType'])

@@ -61,7 +61,10 @@ export class FcmProvider implements PushProvider {
       })
       const text = await res.body.text()
       if (res.statusCode === 200) return 'sent'
-      if (res.statusCode === 404 || /UNREGISTERED|INVALID_ARGUMENT/.test(text)) return 'gone'
+      // Only a verdict on the token removes the device: 404 or UNREGISTERED. INVALID_ARGUMENT is also
+      // what FCM says of a malformed message, which is no reason to forget the phone.
+      if (res.statusCode === 404 || /"UNREGISTERED"/.test(text)) return 'gone'
+      if (res.statusCode === 400 && /INVALID_ARGUMENT/.test(text)) return 'refused'
       if (res.statusCode === 401) this.#token = undefined
       return 'retry'
     } catch {

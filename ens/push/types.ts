@@ -10,8 +10,12 @@ export type PushMessage =
   | { kind: 'mail', subject?: string | undefined, from?: string | undefined, itemId: string }
   | { kind: 'silent', reason: 'resubscribe' }
 
-/** sent; gone = the token is dead, remove the device; retry = transient, let Exchange redeliver. */
-export type PushResult = 'sent' | 'gone' | 'retry'
+/**
+ * sent; gone = the token is dead, remove the device; retry = transient, let Exchange redeliver;
+ * refused = the provider refused this message as malformed (logged and counted; redelivering it would
+ * be refused again, and the device is fine).
+ */
+export type PushResult = 'sent' | 'gone' | 'retry' | 'refused'
 
 export interface PushProvider {
   readonly name: PushDevice['platform']

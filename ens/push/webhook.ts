@@ -21,7 +21,9 @@ export class WebhookProvider implements PushProvider {
       })
       await res.body.dump()
       if (res.statusCode >= 200 && res.statusCode < 300) return 'sent'
-      return res.statusCode === 404 || res.statusCode === 410 ? 'gone' : 'retry'
+      if (res.statusCode === 410) return 'gone' // only "gone" is a verdict on the device; a 404 may be a misrouted relay
+      if (res.statusCode === 400 || res.statusCode === 413 || res.statusCode === 422) return 'refused'
+      return 'retry'
     } catch {
       return 'retry'
     }

@@ -8,11 +8,15 @@ import { xmlEscape } from '../../ens/ews-soap.js'
 export interface FakeSubscription {
   subscriptionId: string
   user: string
+  /** The mailbox subscribed to (lower-case SMTP address), and whether the Subscribe named it. */
+  mailbox: string
+  mailboxNamed: boolean
   callbackUrl: string
   authorization: string
 }
 
-const MAILBOX = new Map<string, { subject: string, from: string, email: string }>()
+interface StoredMessage { subject: string, from: string, email: string, mailbox?: string }
+const MAILBOX = new Map<string, StoredMessage>()
 const M = 'http://schemas.microsoft.com/exchange/services/2006/messages'
 const T = 'http://schemas.microsoft.com/exchange/services/2006/types'
 
@@ -25,10 +29,19 @@ export class FakeEws {
   readonly getItems: Array<{ user: string, itemId: string, userAgent: string | undefined }> = []
   /** user → password; absent means any credentials are accepted. */
   users: Record<string, string> | undefined
+  /**
+   * Logon name → its own mailbox, for logons that are not an address (`CORP\alice`); a logon that is
+   * an address owns that mailbox. Like Exchange, an operation on any other mailbox is ErrorAccessDenied.
+   */
+  mailboxes: Record<string, string> = {}
+  /** Mailbox → logons with FullAccess to it (delegates), which Exchange lets open it. */
+  delegates: Record<string, string[]> = {}
   /** The mailbox database, shared by every simulated server (as a DAG backs every Exchange server). */
   readonly messages = MAILBOX
   /** Gzip every answer, asked or not (a front end with static compression forced on). */
   compressAlways = false
+  /** A broken or hostile front end: every answer is this many bytes once gunzipped (0: off). */
+  gzipBombBytes = 0
   /** Items moved or deleted before anyone fetched them: GetItem answers ErrorItemNotFound. */
   readonly deleted = new Set<string>()
 
@@ -42,16 +55,28 @@ export class FakeEws {
       return
     }
     const operation = /<(?:[\w-]+:)?Body[^>]*>\s*<(?:[\w-]+:)?(\w+)/.exec(xml)?.[1]
+    if (this.gzipBombBytes > 0 && operation === 'GetItem') {
+      const bomb = gzipSync(Buffer.alloc(this.gzipBombBytes, ' '))
+      res.writeHead(200, { 'content-type': 'text/xml; charset=utf-8', 'content-encoding': 'gzip', 'content-length': bomb.length })
+      res.end(bomb)
+      return
+    }
     if (operation === 'Subscribe') {
       const url = /<(?:\w+:)?URL>([^<]+)<\/(?:\w+:)?URL>/.exec(xml)?.[1] ?? ''
+      const named = /<(?:\w+:)?DistinguishedFolderId[^>]*>\s*<(?:\w+:)?Mailbox>\s*<(?:\w+:)?EmailAddress>([^<]*)</.exec(xml)?.[1]
+      const mailbox = (named ?? this.mailboxOf(user)).toLowerCase()
+      if (!this.mayOpen(user, mailbox)) {
+        return this.#soap(res, `<m:SubscribeResponse xmlns:m="${M}" xmlns:t="${T}"><m:ResponseMessages><m:SubscribeResponseMessage ResponseClass="Error"><m:MessageText>Access is denied. Check credentials and try again.</m:MessageText><m:ResponseCode>ErrorAccessDenied</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey></m:SubscribeResponseMessage></m:ResponseMessages></m:SubscribeResponse>`)
+      }
       const subscriptionId = randomBytes(24).toString('base64')
-      this.subscriptions.push({ subscriptionId, user, callbackUrl: url.replace(/&amp;/g, '&'), authorization: auth })
+      this.subscriptions.push({ subscriptionId, user, mailbox, mailboxNamed: named !== undefined, callbackUrl: url.replace(/&amp;/g, '&'), authorization: auth })
       return this.#soap(res, `<m:SubscribeResponse xmlns:m="${M}" xmlns:t="${T}"><m:ResponseMessages><m:SubscribeResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:SubscriptionId>${subscriptionId}</m:SubscriptionId><m:Watermark>AQAAAA==</m:Watermark></m:SubscribeResponseMessage></m:ResponseMessages></m:SubscribeResponse>`)
     }
     if (operation === 'GetItem') {
       const itemId = /<(?:\w+:)?ItemId Id="([^"]+)"/.exec(xml)?.[1] ?? ''
       this.getItems.push({ user, itemId, userAgent: req.headers['user-agent'] })
-      if (this.deleted.has(itemId)) {
+      const stored = this.messages.get(itemId)
+      if (this.deleted.has(itemId) || (stored?.mailbox !== undefined && !this.mayOpen(user, stored.mailbox))) {
         return this.#soap(res, `<m:GetItemResponse xmlns:m="${M}" xmlns:t="${T}"><m:ResponseMessages><m:GetItemResponseMessage ResponseClass="Error"><m:MessageText>The specified object was not found in the store.</m:MessageText><m:ResponseCode>ErrorItemNotFound</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey><m:Items/></m:GetItemResponseMessage></m:ResponseMessages></m:GetItemResponse>`)
       }
       const message = this.messages.get(itemId) ?? { subject: 'Hello', from: 'Dana Example', email: 'dana@example.com' }
@@ -60,13 +85,23 @@ export class FakeEws {
     this.#soap(res, `<m:${operation}Response xmlns:m="${M}"><m:ResponseMessages><m:${operation}ResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode></m:${operation}ResponseMessage></m:ResponseMessages></m:${operation}Response>`)
   }
 
+  mailboxOf (logon: string): string {
+    return (this.mailboxes[logon] ?? logon).toLowerCase()
+  }
+
+  /** Whether `logon` may open `mailbox`: its own, or one it has FullAccess to. */
+  mayOpen (logon: string, mailbox: string): boolean {
+    const wanted = mailbox.toLowerCase()
+    return this.mailboxOf(logon) === wanted || (this.delegates[wanted] ?? []).includes(logon)
+  }
+
   #soap (res: ServerResponse, body: string): void {
     soap(res, body, this.compressAlways)
   }
 
   /** Exchange's callback for a new mail (Created + NewMail for one item, as Exchange sends them). */
   async deliverMail (subscription: FakeSubscription, message = { subject: 'Hello', from: 'Dana Example', email: 'dana@example.com' }, callbackUrl = subscription.callbackUrl, itemId = 'AAMkAD' + randomBytes(30).toString('base64')): Promise<{ status: number, body: string, itemId: string, notification: string }> {
-    this.messages.set(itemId, message)
+    this.messages.set(itemId, { ...message, mailbox: subscription.mailbox })
     const events = ['CreatedEvent', 'NewMailEvent'].map(type => `<t:${type}><t:Watermark>AQAAAB==</t:Watermark><t:TimeStamp>2026-11-28T09:00:00Z</t:TimeStamp><t:ItemId Id="${itemId}" ChangeKey="CQAAAA=="/><t:ParentFolderId Id="AQMkAD" ChangeKey="AQAAAA=="/></t:${type}>`).join('')
     const notification = `<t:SubscriptionId>${subscription.subscriptionId}</t:SubscriptionId><t:PreviousWatermark>AQAAAA==</t:PreviousWatermark><t:MoreEvents>false</t:MoreEvents>${events}`
     const result = await this.notify(subscription, notification, callbackUrl)

@@ -23,12 +23,13 @@ export interface ProxyContext {
   interrupt: (() => void) | undefined
 }
 
-export function createContext (req: IncomingMessage, res: ServerResponse): ProxyContext {
+/** `clientIp` is the client as the gateway decided it (listen.trustedProxies applied: gateway/net/client-address.ts). */
+export function createContext (req: IncomingMessage, res: ServerResponse, clientIp: string): ProxyContext {
   return {
     req,
     res,
     startedAt: performance.now(),
-    clientIp: req.socket.remoteAddress ?? '',
+    clientIp,
     service: undefined,
     path: '',
     query: '',

@@ -3,7 +3,10 @@ const REQUEST_DROP = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
   'proxy-authorization', // meant for a proxy to check, and this one does not
   'expect', // Node already answered 100-continue; undici refuses to send it
-  'http2-settings', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host'
+  'http2-settings', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host',
+  // Client-made claims of address or URL that IIS modules, Exchange or an app may believe: only the
+  // gateway says who the client is (X-Forwarded-For, from listen.trustedProxies) and what it asked for.
+  'forwarded', 'x-real-ip', 'x-client-ip', 'x-original-url', 'x-rewrite-url', 'x-original-host', 'x-forwarded-server', 'true-client-ip', 'cf-connecting-ip'
 ])
 
 const RESPONSE_DROP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate'])

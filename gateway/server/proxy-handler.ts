@@ -1,4 +1,4 @@
-import { BlockList, isIPv4 } from 'node:net'
+import { ClientAddresses } from '../net/client-address.js'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { ConnectionPool } from '../upstream/http1/connection-pool.js'
@@ -29,8 +29,8 @@ export interface ProxyHandlerDeps {
   pools: ReadonlyMap<string, UpstreamPool>
   metrics: Metrics
   log: Logger
-  /** Requests for paths that are not proxied (the ENS API) go here; absent → 404. */
-  fallback?: (req: IncomingMessage, res: ServerResponse) => void
+  /** Requests for paths that are not proxied (the ENS API) go here, with the client's address; absent → 404. */
+  fallback?: (req: IncomingMessage, res: ServerResponse, client: string) => void
   /** The policy; absent when the config names no policy file. */
   gate?: PolicyGate
 }
@@ -46,7 +46,7 @@ export class ProxyHandler {
   readonly inFlight = new Set<ProxyContext>()
   readonly #deps: ProxyHandlerDeps
   readonly #forwardDeps: ForwardDeps
-  readonly #trusted: BlockList
+  readonly #clients: ClientAddresses
   readonly #proto: string
   readonly #pinned = new WeakMap<Socket, Pinned>()
   readonly #requestLog: RequestLog
@@ -57,16 +57,11 @@ export class ProxyHandler {
     const { timeouts, listen } = deps.config
     this.#forwardDeps = { metrics: deps.metrics, log: deps.log, headersTimeoutMs: timeouts.headersMs, bodyIdleTimeoutMs: timeouts.bodyIdleMs }
     this.#proto = listen.tls ? 'https' : 'http'
-    this.#trusted = new BlockList()
-    for (const cidr of listen.trustedProxies) {
-      const [addr = '', bits] = cidr.split('/')
-      const type = isIPv4(addr) ? 'ipv4' : 'ipv6'
-      this.#trusted.addSubnet(addr, bits === undefined ? (type === 'ipv4' ? 32 : 128) : Number(bits), type)
-    }
+    this.#clients = new ClientAddresses(listen.trustedProxies)
   }
 
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
-    const ctx = createContext(req, res)
+    const ctx = createContext(req, res, this.#clients.clientOf(req.socket.remoteAddress ?? '', req.headers['x-forwarded-for']))
     this.inFlight.add(ctx)
     res.on('close', () => this.#done(ctx)) // 'close' comes once; once() would add a wrapper per request
     this.#run(ctx).catch(err => {
@@ -79,13 +74,14 @@ export class ProxyHandler {
     const { req, res } = ctx
     const target = canonicalTarget(req.url ?? '')
     if (!target.ok) return answer(res, 400, undefined, `Bad request: ${target.reason}`)
-    if (hasDuplicateHost(req.rawHeaders)) return answer(res, 400, undefined, 'Bad request: more than one Host header')
+    const repeated = repeatedSingletonHeader(req.rawHeaders)
+    if (repeated) return answer(res, 400, undefined, `Bad request: more than one ${repeated} header`)
     ctx.path = target.path
     ctx.query = target.query
     const service = serviceForPath(target.path, req.headers.host)
     const published = service && this.#deps.config.services[service]
     if (!service || !published) {
-      if (this.#deps.fallback) return this.#deps.fallback(req, res)
+      if (this.#deps.fallback) return this.#deps.fallback(req, res, ctx.clientIp)
       return answer(res, 404, undefined, 'Not found')
     }
     ctx.service = service
@@ -154,7 +150,7 @@ export class ProxyHandler {
   #forwardedFor (req: IncomingMessage): string {
     const peer = req.socket.remoteAddress ?? ''
     const incoming = req.headers['x-forwarded-for']
-    if (incoming && peer && this.#trusted.check(peer, isIPv4(peer) ? 'ipv4' : 'ipv6')) return `${incoming}, ${peer}`
+    if (incoming && peer && this.#clients.isTrusted(peer)) return `${Array.isArray(incoming) ? incoming.join(', ') : incoming}, ${peer}`
     return peer
   }
 
@@ -199,11 +195,21 @@ export class ProxyHandler {
   }
 }
 
-function hasDuplicateHost (raw: string[]): boolean {
-  let seen = 0
+/**
+ * Headers that must be single: with two of them the gateway would decide on one value and forward
+ * both, and the upstream might read the other. Such a request is ambiguous and refused.
+ */
+const SINGLETON_HEADERS = new Set(['host', 'user-agent', 'authorization', 'ms-asprotocolversion', 'content-type', 'content-length', 'soapaction', 'x-ms-policykey', 'transfer-encoding'])
+
+/** The first singleton header the request repeats, or undefined. */
+export function repeatedSingletonHeader (raw: string[]): string | undefined {
+  let seen: Set<string> | undefined
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i] as string
-    if (name.length === 4 && name.toLowerCase() === 'host' && ++seen > 1) return true
+    const lower = (raw[i] as string).toLowerCase()
+    if (!SINGLETON_HEADERS.has(lower)) continue
+    seen ??= new Set()
+    if (seen.has(lower)) return lower
+    seen.add(lower)
   }
-  return false
+  return undefined
 }

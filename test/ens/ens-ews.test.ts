@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Readable } from 'node:stream'
 import { test } from 'node:test'
 import { createCa, createServerCert } from '../../gateway/lab/certificates.js'
 import { ensGateway, ensSetup, ensUser, exchangeServer, subscribeDevice } from '../helpers/ens.js'
@@ -79,17 +80,25 @@ test('a mail already gone when GetItem runs is still pushed, without subject or 
 })
 
 test('the notify route takes only POSTed SOAP: 405, 415, 400, 413, and the gateway lives on', { timeout: 60_000 }, async t => {
-  const { gateway } = await ensSetup(t, USER)
-  const url = `${gateway.url}/api/ens/notify?id=x&s=y&creds=secret-ciphertext`
-  const get = await send(url)
+  const { gateway, exchange } = await ensSetup(t, USER)
+  const unknown = `${gateway.url}/api/ens/notify?id=x&s=y&creds=secret-ciphertext`
+  const get = await send(unknown)
   assert.equal(get.status, 405)
   assert.equal(get.headers.allow, 'POST')
-  assert.equal((await send(url, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })).status, 415)
-  assert.equal((await send(url, { method: 'POST', body: '<x/>', headers: { 'content-type': 'text/xml', soapaction: 'urn:Other' } })).status, 400)
+  assert.equal((await send(unknown, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })).status, 415)
+  assert.equal((await send(unknown, { method: 'POST', body: '<x/>', headers: { 'content-type': 'text/xml', soapaction: 'urn:Other' } })).status, 400)
+  // An unknown handle is answered Unsubscribe before its body is read, whatever the body.
+  const orphan = await send(unknown, { method: 'POST', body: '<soap:Envelope><unclosed>', headers: { 'content-type': 'text/xml' } })
+  assert.equal(orphan.status, 200)
+  assert.match(orphan.body.toString(), /Unsubscribe/)
+  // A real callback URL: malformed and oversized bodies are refused.
+  assert.equal((await subscribeDevice(gateway.url, USER, DEVICE)).status, 201)
+  const url = exchange.ews.subscriptions.at(-1)!.callbackUrl
   const broken = await send(url, { method: 'POST', body: '<soap:Envelope><unclosed>', headers: { 'content-type': 'text/xml' } })
   assert.equal(broken.status, 400)
-  assert.ok(!broken.body.toString().includes('secret-ciphertext'), 'errors never echo the URL')
+  assert.ok(!broken.body.toString().includes(new URL(url).searchParams.get('creds')!), 'errors never echo the URL')
   assert.equal((await send(url, { method: 'POST', body: Buffer.alloc(1_100_000, 'a'), headers: { 'content-type': 'text/xml' } })).status, 413)
+  assert.equal((await send(url, { method: 'POST', body: Readable.from([Buffer.alloc(200_000, 'a')]), headers: { 'content-type': 'text/xml' } })).status, 413, 'chunked, no length announced')
   assert.equal((await send(`${gateway.url}/api/ens/alive`)).status, 200)
 })
 

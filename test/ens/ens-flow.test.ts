@@ -135,8 +135,8 @@ test('end to end: key → encrypt → subscribe → Exchange calls back → GetI
   assert.match(metrics, /portcullis_ens_subscriptions_total\{result="created"\} 2/)
 
   // Unsubscribing every device makes the next answer Unsubscribe.
-  for (const deviceId of ['iphone-1', 'relay-1']) {
-    assert.equal((await send(`${gateway.url}/api/ens/unsubscribe`, { method: 'POST', ...json({ userId: USER_ID, deviceId }) })).status, 204)
+  for (const [deviceId, subscribed] of [['iphone-1', phone], ['relay-1', relay]] as const) {
+    assert.equal((await send(`${gateway.url}/api/ens/unsubscribe`, { method: 'POST', ...json({ userId: USER_ID, deviceId, subscriptionId: subscribed.body.subscriptionId }) })).status, 204)
   }
   assert.match((await w.exchange.ews.deliverMail(sub)).body, /Unsubscribe/)
 

@@ -16,8 +16,8 @@ const EMAIL = 'bob@example.com'
 const PASSWORD = 'An0ther-Secret'
 
 /** A fake Google: the OAuth2 token endpoint and FCM v1 messages:send, on one server. */
-function fakeGoogle (): { server: SimServer, sends: Array<{ auth: string | undefined, body: { message: Record<string, unknown> } }>, tokenRequests: number, dead: Set<string> } {
-  const state = { sends: [] as Array<{ auth: string | undefined, body: { message: Record<string, unknown> } }>, tokenRequests: 0, dead: new Set<string>() }
+function fakeGoogle (): { server: SimServer, sends: Array<{ auth: string | undefined, body: { message: Record<string, unknown> } }>, tokenRequests: number, dead: Set<string>, maxBytes: number } {
+  const state = { sends: [] as Array<{ auth: string | undefined, body: { message: Record<string, unknown> } }>, tokenRequests: 0, dead: new Set<string>(), maxBytes: 4096 }
   const server = new SimServer('google', (req, res, body) => {
     if (req.url === '/token') {
       state.tokenRequests++
@@ -29,6 +29,11 @@ function fakeGoogle (): { server: SimServer, sends: Array<{ auth: string | undef
     }
     const parsed = JSON.parse(body.toString()) as { message: Record<string, unknown> }
     state.sends.push({ auth: req.headers.authorization, body: parsed })
+    if (body.length > state.maxBytes) { // as FCM refuses a message over 4 KB
+      res.writeHead(400, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ error: { code: 400, message: 'Request contains an invalid argument.', status: 'INVALID_ARGUMENT', details: [{ errorCode: 'INVALID_ARGUMENT' }] } }))
+      return
+    }
     if (state.dead.has(String(parsed.message.token))) {
       res.writeHead(404, { 'content-type': 'application/json' })
       res.end(JSON.stringify({ error: { code: 404, status: 'NOT_FOUND', details: [{ errorCode: 'UNREGISTERED' }] } }))
@@ -60,7 +65,8 @@ async function subscribe (url: string, device: Record<string, string>): Promise<
   return (await subscribeDevice(url, ensUser(EMAIL, PASSWORD), device)).status
 }
 
-test('FCM HTTP v1: service account → OAuth2 token → messages:send; UNREGISTERED removes the device', { timeout: 60_000 }, async t => {
+/** A gateway pushing to a fake FCM. */
+async function fcmSetup (t: TestContext): Promise<Awaited<ReturnType<typeof setup>> & { google: ReturnType<typeof fakeGoogle> }> {
   const google = fakeGoogle()
   await google.server.listen()
   closeAfter(t, google.server)
@@ -68,7 +74,11 @@ test('FCM HTTP v1: service account → OAuth2 token → messages:send; UNREGISTE
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
   const accountFile = join(dir, 'fcm.json')
   writeFileSync(accountFile, JSON.stringify({ type: 'service_account', project_id: 'demo', client_email: 'ens@demo.iam.gserviceaccount.com', private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }), token_uri: `${google.server.url}/token` }))
-  const { gateway, exchange } = await setup(t, { push: { fcm: { serviceAccountFile: accountFile, endpoint: google.server.url } } })
+  return { google, ...await setup(t, { push: { fcm: { serviceAccountFile: accountFile, endpoint: google.server.url } } }) }
+}
+
+test('FCM HTTP v1: service account → OAuth2 token → messages:send; UNREGISTERED removes the device', { timeout: 60_000 }, async t => {
+  const { google, gateway, exchange } = await fcmSetup(t)
   assert.equal(await subscribe(gateway.url, { id: 'pixel', platform: 'fcm', token: 'fcm-token-1' }), 201)
   const sub = exchange.ews.subscriptions.at(-1)!
   assert.match((await exchange.ews.deliverMail(sub, { subject: 'Lunch?', from: 'Carol', email: 'carol@example.com' })).body, /OK/)
@@ -149,4 +159,23 @@ test('key creation is rate-limited per client address', () => {
   assert.deepEqual([1, 2, 3, 4].map(() => limit.take('198.51.100.7', now)), [true, true, true, false])
   assert.equal(limit.take('203.0.113.1', now), true, 'another address has its own bucket')
   assert.equal(limit.take('198.51.100.7', now + 60_000), true, 'refilled at 60 an hour: one a minute')
+})
+
+test('push text is cut to the providers\' limits; a message FCM refuses as malformed keeps the device and is not redelivered', { timeout: 60_000 }, async t => {
+  const { google, gateway, exchange } = await fcmSetup(t)
+  assert.equal(await subscribe(gateway.url, { id: 'pixel', platform: 'fcm', token: 'fcm-token-1' }), 201)
+  const sub = exchange.ews.subscriptions.at(-1)!
+  const huge = { subject: 'Ünïcödé 😀 '.repeat(800), from: 'Spammer 😀'.repeat(500), email: 'x@evil.example' }
+  assert.match((await exchange.ews.deliverMail(sub, huge)).body, /OK/)
+  const sent = google.sends.at(-1)!.body.message.notification as { title: string, body: string }
+  assert.ok(Buffer.byteLength(sent.title) <= 128 && Buffer.byteLength(sent.body) <= 1024, 'cut to the limits')
+  assert.ok(sent.title.endsWith('…') && !sent.title.includes('\ufffd'), 'cut on a code point boundary')
+  google.maxBytes = 10 // FCM now refuses every message as INVALID_ARGUMENT
+  const refused = await exchange.ews.deliverMail(sub)
+  assert.equal(refused.status, 200)
+  assert.match(refused.body, /OK/, 'answered OK: a redelivery would be refused again')
+  google.maxBytes = 4096
+  assert.match((await exchange.ews.deliverMail(sub)).body, /OK/, 'the device is still subscribed')
+  assert.equal(google.sends.length, 3)
+  assert.match((await send(`${gateway.adminUrl}/metrics`)).body.toString(), /portcullis_ens_push_total\{provider="fcm",result="refused"\} 1/)
 })

@@ -34,7 +34,8 @@ export async function fakeApns (t: TestContext, tls?: { cert: string, key: strin
     stream.on('end', () => {
       const token = decodeURIComponent(String(headers[':path']).replace('/3/device/', ''))
       pushes.push({ token, headers, body: JSON.parse(body) as ApnsPush['body'], jwtValid: jwtValid(String(headers.authorization ?? ''), publicKey) })
-      const answer = state.reject ?? (dead.has(token) ? { status: 410, reason: 'Unregistered' } : undefined)
+      const tooLarge = Buffer.byteLength(body) > 4096 ? { status: 413, reason: 'PayloadTooLarge' } : undefined // Apple's limit
+      const answer = state.reject ?? tooLarge ?? (dead.has(token) ? { status: 410, reason: 'Unregistered' } : undefined)
       stream.respond({ ':status': answer?.status ?? 200, 'apns-id': 'test' })
       stream.end(answer ? JSON.stringify({ reason: answer.reason }) : '')
     })
