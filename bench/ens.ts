@@ -60,7 +60,7 @@ for (let i = 0; i < USERS; i++) {
   const userId = createHash('sha256').update(email).digest('hex')
   const key = await (await request(`http://127.0.0.1:${PORT}/api/ens/publickey`, { method: 'POST', body: JSON.stringify({ userId }), headers: { 'content-type': 'application/json' } })).body.json() as { keyId: string, publicKey: string }
   const credentials = publicEncrypt({ key: key.publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, Buffer.from(`${email}:${passwords[email]}`)).toString('base64url')
-  const res = await request(`http://127.0.0.1:${PORT}/api/ens/subscribe`, { method: 'POST', body: JSON.stringify({ userId, keyId: key.keyId, credentials, device: { id: `phone-${i}`, platform: 'apns', token: `token-${i}` } }), headers: { 'content-type': 'application/json' } })
+  const res = await request(`http://127.0.0.1:${PORT}/api/ens/subscribe`, { method: 'POST', body: JSON.stringify({ userId, keyId: key.keyId, credentials, emailAddress: email, device: { id: `phone-${i}`, platform: 'apns', token: `token-${i}` } }), headers: { 'content-type': 'application/json' } })
   if (res.statusCode !== 201) throw new Error(`subscribe ${i}: ${res.statusCode} ${await res.body.text()}`)
   await res.body.dump()
 }
