@@ -1,5 +1,6 @@
 import type { Action, ClientIdentity, Decision } from './identity.js'
-import { compileCidrs, compilePatterns, normalize, type Predicate } from './matchers.js'
+import { createHash } from 'node:crypto'
+import { bounded, compileCidrs, compilePatterns, normalize, type Predicate } from './matchers.js'
 import { RuleIndex } from './rule-index.js'
 import type { MatchSpec, Rule } from './schema.js'
 
@@ -41,6 +42,11 @@ export class CompiledPolicy {
     this.#index = new RuleIndex(rules.map(r => r.match))
     const read = fieldsRead(rules)
     this.#fields = SIMPLE_FIELDS.filter(f => read.fields.has(f))
+  }
+
+  /** The decision cache's key for `id` (bounded in length whatever the identity holds). */
+  cacheKey (id: ClientIdentity): string {
+    return this.#keyOf(id)
   }
 
   decide (id: ClientIdentity): Decision {
@@ -97,16 +103,30 @@ function fieldsRead (rules: Rule[]): { fields: Set<keyof ClientIdentity>, header
   return { fields, headers }
 }
 
-/** Builds the cache key from exactly the fields some rule reads. */
+/** Longer cache keys are replaced by their SHA-256: 10,000 entries stay a few MB whatever clients send. */
+const MAX_KEY_LENGTH = 256
+
+/**
+ * Builds the cache key from exactly the values the rules compare: the fields some rule reads, each
+ * bounded as the matchers bound it, as a JSON array (unambiguous whatever the values hold: no separator
+ * a value could contain, and undefined is not "undefined").
+ */
 function cacheKeyFor (rules: Rule[]): (id: ClientIdentity) => string {
   const { fields, headers } = fieldsRead(rules)
   const fieldList = [...fields]
   const headerList = [...headers]
   return id => {
-    let key = ''
-    for (const f of fieldList) key += (id[f] ?? '\u0001') + '\u0000'
-    for (const h of headerList) key += String(id.headers?.[h] ?? '\u0001') + '\u0000'
-    return key
+    const values: Array<string | string[] | null> = []
+    for (const f of fieldList) {
+      const value = id[f]
+      values.push(typeof value === 'string' ? bounded(value) : null)
+    }
+    for (const h of headerList) {
+      const value = id.headers?.[h]
+      values.push(value === undefined ? null : Array.isArray(value) ? value.map(bounded) : bounded(value))
+    }
+    const key = JSON.stringify(values)
+    return key.length <= MAX_KEY_LENGTH ? key : createHash('sha256').update(key).digest('base64')
   }
 }
 
@@ -120,6 +140,10 @@ export function compileMatch (spec: MatchSpec): Matcher {
   for (const field of SIMPLE_FIELDS) {
     const value = spec[field]
     if (value === undefined) continue
+    if (field === 'user') {
+      checks.push(compileUser(value as string | string[]))
+      continue
+    }
     const predicate = compilePatterns(value as string | string[])
     checks.push(p => predicate(p.id[field], p.lower[field]))
   }
@@ -146,4 +170,33 @@ export function compileMatch (spec: MatchSpec): Matcher {
     for (const check of checks) if (!check(p)) return false
     return true
   }
+}
+
+/**
+ * `user` patterns: one without `\` or `@` matches the account name of every form (`alice`,
+ * `CORP\alice`, `alice@corp.example`), so changing the spelling gains nothing; one with a domain
+ * matches that form, as written.
+ */
+function compileUser (spec: string | string[]): Matcher {
+  const list = Array.isArray(spec) ? spec : [spec]
+  const withDomain = list.filter(p => /[\\@]/.test(p))
+  const plain = list.filter(p => !/[\\@]/.test(p))
+  const full = withDomain.length > 0 ? compilePatterns(withDomain) : undefined
+  const account = plain.length > 0 ? compilePatterns(plain) : undefined
+  return p => {
+    const user = p.id.user
+    if (user === undefined) return false
+    if (full?.(user, p.lower.user)) return true
+    if (!account) return false
+    const name = accountName(user)
+    return account(name, normalize(name))
+  }
+}
+
+/** The account name of `DOMAIN\user`, `user@domain` or `user`. */
+export function accountName (user: string): string {
+  const slash = user.lastIndexOf('\\')
+  const name = slash === -1 ? user : user.slice(slash + 1)
+  const at = name.indexOf('@')
+  return at === -1 ? name : name.slice(0, at)
 }

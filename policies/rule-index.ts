@@ -2,7 +2,8 @@ import type { ClientIdentity } from './identity.js'
 import type { MatchSpec } from './schema.js'
 
 /** The fields a rule can be indexed on: exact values and literal prefixes, compared lower-case. */
-export const INDEXABLE = ['deviceId', 'user', 'deviceType', 'deviceModel', 'deviceOS', 'userAgent', 'command', 'path'] as const
+// Not `user`: a plain user value matches the account name of every spelling (compile.ts), not the value as given.
+export const INDEXABLE = ['deviceId', 'deviceType', 'deviceModel', 'deviceOS', 'userAgent', 'command', 'path'] as const
 export type IndexableField = typeof INDEXABLE[number]
 
 interface Anchor {
