@@ -1,4 +1,4 @@
-import { find, parseXml, textOf, type XmlElement } from './xml.js'
+import { find, parseXml, textOf, type XmlElement } from '../gateway/protocols/xml.js'
 
 export const EWS_MESSAGES = 'http://schemas.microsoft.com/exchange/services/2006/messages'
 export const EWS_TYPES = 'http://schemas.microsoft.com/exchange/services/2006/types'

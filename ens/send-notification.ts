@@ -1,5 +1,5 @@
 import { EWS_MESSAGES as M, EWS_TYPES as T } from './ews-soap.js'
-import { find, findAll, parseXml, textOf, XmlError, type XmlElement } from './xml.js'
+import { find, findAll, parseXml, textOf, XmlError, type XmlElement } from '../gateway/protocols/xml.js'
 
 export interface NotificationEvent {
   type: string

@@ -31,6 +31,7 @@ export class CompiledPolicy {
   readonly #index: RuleIndex
   /** The pattern fields some rule reads: only those are lower-cased per decision. */
   readonly #fields: ReadonlyArray<typeof SIMPLE_FIELDS[number]>
+  readonly #read: ReadonlySet<keyof ClientIdentity>
 
   constructor (rules: Rule[], defaultAction: Action) {
     this.defaultAction = defaultAction
@@ -41,7 +42,13 @@ export class CompiledPolicy {
     this.#keyOf = cacheKeyFor(rules)
     this.#index = new RuleIndex(rules.map(r => r.match))
     const read = fieldsRead(rules)
+    this.#read = read.fields
     this.#fields = SIMPLE_FIELDS.filter(f => read.fields.has(f))
+  }
+
+  /** Whether some rule reads `field` (the gateway reads bodies whole only when a rule needs them). */
+  reads (field: keyof ClientIdentity): boolean {
+    return this.#read.has(field)
   }
 
   /** The decision cache's key for `id` (bounded in length whatever the identity holds). */

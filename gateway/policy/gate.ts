@@ -6,7 +6,7 @@ import { supportsCommonStatus } from '../protocols/activesync-request.js'
 import { answer } from '../proxy/answers.js'
 import type { ProxyContext } from '../proxy/context.js'
 import type { DeviceRecord, Store } from '../store/store.js'
-import type { Decision } from '../../policies/identity.js'
+import type { ClientIdentity, Decision } from '../../policies/identity.js'
 import type { Identified } from './identify.js'
 import type { PolicyHolder } from './policy-holder.js'
 
@@ -31,13 +31,18 @@ export class PolicyGate {
     this.#log = log
   }
 
+  /** Whether a rule of the policy in force reads `field`. */
+  reads (field: keyof ClientIdentity): boolean {
+    return this.#policies.current.reads(field)
+  }
+
   async admit (ctx: ProxyContext, who: Identified): Promise<boolean> {
     const { identity } = who
     const deviceId = identity.deviceId
     const record = deviceId ? await this.#store.getDevice(deviceId) : undefined
     identity.deviceModel ??= record?.model
     identity.deviceOS ??= record?.os
-    let decision = this.#policies.current.decide(identity)
+    let decision = this.#decide(identity, who.otherUserAgent)
     if (record?.state === 'blocked') decision = ADMIN_BLOCKED
     else if (record?.state === 'approved' && decision.action === 'quarantine') decision = { ...decision, action: 'allow' }
     this.#metrics.policyDecisionsBy(decision.rule, decision.action).inc()
@@ -47,6 +52,15 @@ export class PolicyGate {
     this.#log.info({ rule: decision.rule, action: decision.action, service: ctx.service, user: identity.user, deviceId, userAgent: identity.userAgent, command: identity.command }, decision.action === 'block' ? 'client blocked' : 'device quarantined')
     answerBlocked(ctx.res, ctx.service, who, decision)
     return false
+  }
+
+  /** The policy's decision; with a second user agent (a UCWA body's), the stricter of both. */
+  #decide (identity: ClientIdentity, otherUserAgent: string | undefined): Decision {
+    const policy = this.#policies.current
+    const decision = policy.decide(identity)
+    if (otherUserAgent === undefined) return decision
+    const other = policy.decide({ ...identity, userAgent: otherUserAgent })
+    return STRICTNESS[other.action] > STRICTNESS[decision.action] ? other : decision
   }
 
   async #remember (deviceId: string, record: DeviceRecord | undefined, who: Identified, decision: Decision): Promise<void> {
@@ -70,6 +84,9 @@ export class PolicyGate {
     })
   }
 }
+
+/** Block outranks quarantine outranks allow: a request carrying two user agents gets the stricter verdict. */
+const STRICTNESS: Record<Decision['action'], number> = { allow: 0, quarantine: 1, block: 2 }
 
 const ADMIN_BLOCKED: Decision = { action: 'block', rule: 'admin-blocked', reason: 'blocked by an administrator' }
 

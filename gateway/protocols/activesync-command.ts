@@ -1,4 +1,4 @@
-import { COMMAND_CODES, isPlainQuery } from './activesync-request.js'
+import { canonicalCommand, COMMAND_CODES, isPlainQuery } from './activesync-request.js'
 
 /**
  * The ActiveSync command of a request, from either query form, without validating the rest: enough
@@ -8,7 +8,7 @@ export function activesyncCommand (query: string): string | undefined {
   if (query === '') return undefined
   if (isPlainQuery(query)) {
     for (const pair of query.split('&')) {
-      if (pair.length > 4 && pair.slice(0, 4).toLowerCase() === 'cmd=') return pair.slice(4)
+      if (pair.length > 4 && pair.slice(0, 4).toLowerCase() === 'cmd=') return canonicalCommand(pair.slice(4))
     }
     return undefined
   }

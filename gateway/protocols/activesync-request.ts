@@ -20,6 +20,14 @@ export class ActiveSyncQueryError extends Error {
 export const COMMAND_CODES: Record<number, string> = {
   0: 'Sync', 1: 'SendMail', 2: 'SmartForward', 3: 'SmartReply', 4: 'GetAttachment', 9: 'FolderSync', 10: 'FolderCreate', 11: 'FolderDelete', 12: 'FolderUpdate', 13: 'MoveItems', 14: 'GetItemEstimate', 15: 'MeetingResponse', 16: 'Search', 17: 'Settings', 18: 'Ping', 19: 'ItemOperations', 20: 'Provision', 21: 'ResolveRecipients', 22: 'ValidateCert'
 }
+/** Every command name MS-ASCMD knows, by its lower-case form: `Cmd=settings` is the Settings command. */
+const COMMAND_NAMES = new Map([...Object.values(COMMAND_CODES), 'GetHierarchy', 'CreateCollection', 'DeleteCollection', 'MoveCollection', 'Find', 'Notify'].map(name => [name.toLowerCase(), name]))
+
+/** A command name as MS-ASCMD spells it (Exchange compares them case-insensitively); unknown ones as given. */
+export function canonicalCommand (name: string): string {
+  return COMMAND_NAMES.get(name.toLowerCase()) ?? name
+}
+
 const PLAIN_NAMES = new Map(['cmd', 'user', 'deviceid', 'devicetype', 'attachmentname', 'collectionid', 'itemid', 'longid', 'occurrence', 'saveinsent', 'parentid', 'collectionname'].map(n => [n, n]))
 
 /**
@@ -52,8 +60,9 @@ function parsePlain (query: string, headers: IncomingHttpHeaders, version: strin
     if (earlier !== undefined && earlier.toLowerCase() !== value.toLowerCase()) throw new ActiveSyncQueryError(`query parameter ${name} given twice with different values`)
     values.set(known, value)
   }
+  const command = values.get('cmd')
   return {
-    command: values.get('cmd'),
+    command: command === undefined ? undefined : canonicalCommand(command),
     user: values.get('user'),
     deviceId: values.get('deviceid'),
     deviceType: values.get('devicetype'),

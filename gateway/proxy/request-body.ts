@@ -32,6 +32,35 @@ export async function readRequestBody (req: IncomingMessage, limit: number): Pro
   return readChunked(req, limit)
 }
 
+/**
+ * Reads the whole body, up to `limit` bytes: for requests a rule inspects (Settings, Provision, an EWS
+ * operation), so the gateway decides on exactly the bytes it forwards. `too-large` when the body is
+ * larger (announced or sent); the rest is not read, and the caller answers 413 and closes.
+ */
+export async function readWholeBody (req: IncomingMessage, limit: number): Promise<RequestBody | 'too-large'> {
+  const lengthHeader = req.headers['content-length']
+  const chunked = req.headers['transfer-encoding'] !== undefined
+  if (!chunked && (lengthHeader === undefined || lengthHeader === '0')) return { kind: 'none' }
+  if (!chunked && Number(lengthHeader) > limit) return 'too-large'
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const onData = (c: Buffer): void => {
+      size += c.length
+      if (size <= limit) {
+        chunks.push(c)
+        return
+      }
+      settle()
+      resolve('too-large')
+    }
+    const onEnd = (): void => { settle(); resolve(size === 0 ? { kind: 'none' } : { kind: 'buffered', data: Buffer.concat(chunks) }) }
+    const onError = (err: Error): void => { settle(); reject(err) }
+    const onClose = (): void => { if (!req.complete) onError(new Error('client closed the request body')) }
+    const settle = listen(req, { data: onData, end: onEnd, error: onError, close: onClose })
+  })
+}
+
 /** Reads a small body whole, then lets go of the request's events (a held Ping lives on for an hour). */
 function readAll (req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {

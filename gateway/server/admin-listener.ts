@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto'
+import { createHash, timingSafeEqual } from 'node:crypto'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Logger } from '../observability/log.js'
 import type { Metrics } from '../observability/metrics.js'
@@ -25,7 +25,8 @@ export interface AdminDeps {
  */
 export function createAdminServer (deps: AdminDeps) {
   // warn level: the admin listener's own per-request info lines (scrapes every 15 s) are noise
-  const app = Fastify({ loggerInstance: deps.log.child({ listener: 'admin' }, { level: 'warn' }) })
+  // A deadline for the whole request, body included: a dribbled body must not hold a socket forever.
+  const app = Fastify({ loggerInstance: deps.log.child({ listener: 'admin' }, { level: 'warn' }), requestTimeout: 10_000, connectionTimeout: 30_000, bodyLimit: 65_536 })
   app.get('/healthz', async () => ({ status: 'serving' }))
   app.get('/readyz', async (_req, reply) => {
     const ready = await deps.ready()
@@ -66,11 +67,17 @@ export function createAdminServer (deps: AdminDeps) {
   return app
 }
 
+/**
+ * `Authorization: Bearer <token>`, nothing else. The digests are compared, not the tokens, so the
+ * comparison takes the same time whatever the length of what was sent. A refused request's body is
+ * never read: the connection is closed after the answer.
+ */
 async function requireToken (req: FastifyRequest, reply: FastifyReply, token: string | undefined): Promise<void> {
-  if (!token) return reply.code(403).send({ error: 'admin API disabled: set admin.tokenEnv' })
-  const given = Buffer.from((req.headers.authorization ?? '').replace(/^Bearer\s+/i, ''))
-  const expected = Buffer.from(token)
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-    return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'bad or missing bearer token' })
+  if (!token) return reply.code(403).header('connection', 'close').send({ error: 'admin API disabled: set admin.tokenEnv' })
+  const match = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '')
+  const given = createHash('sha256').update(match?.[1] ?? '').digest()
+  const expected = createHash('sha256').update(token).digest()
+  if (!match || !timingSafeEqual(given, expected)) {
+    return reply.code(401).header('www-authenticate', 'Bearer').header('connection', 'close').send({ error: 'bad or missing bearer token' })
   }
 }

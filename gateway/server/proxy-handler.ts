@@ -1,7 +1,6 @@
 import { ClientAddresses } from '../net/client-address.js'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
-import type { ConnectionPool } from '../upstream/http1/connection-pool.js'
 import type { LoadedConfig } from '../config/load.js'
 import type { Logger } from '../observability/log.js'
 import { statusClass, type Metrics } from '../observability/metrics.js'
@@ -11,18 +10,15 @@ import { answer, PING_STATUS_EXPIRED } from '../proxy/answers.js'
 import { createContext, type ProxyContext } from '../proxy/context.js'
 import { forward, type ForwardDeps, type ForwardRequest } from '../proxy/forward.js'
 import { upstreamRequestHeaders } from '../proxy/headers.js'
-import { authScheme } from '../protocols/authorization.js'
 import { longPollTimeout } from '../proxy/long-poll.js'
-import { readRequestBody } from '../proxy/request-body.js'
+import { readRequestBody, readWholeBody } from '../proxy/request-body.js'
 import { canonicalTarget } from '../routing/normalize-path.js'
 import { ALLOWED_METHODS, serviceForPath } from '../routing/services.js'
-import { createPinnedPool } from '../upstream/dispatcher.js'
+import { ClientConnection } from './client-connection.js'
 import type { UpstreamPool } from '../upstream/pool.js'
-import type { UpstreamServer } from '../upstream/server.js'
 import type { PolicyGate } from '../policy/gate.js'
-import { identify, type Identified } from '../policy/identify.js'
-import { ActiveSyncQueryError } from '../protocols/activesync-request.js'
-import { WbxmlError } from '../protocols/wbxml/codec.js'
+import { DEVICE_INFORMATION_COMMANDS, identify, IdentityError, UCWA_APPLICATIONS, type Identified } from '../policy/identify.js'
+import type { ServiceName } from '../config/schema.js'
 
 export interface ProxyHandlerDeps {
   config: LoadedConfig
@@ -35,7 +31,8 @@ export interface ProxyHandlerDeps {
   gate?: PolicyGate
 }
 
-interface Pinned { server: UpstreamServer, connections: ConnectionPool }
+/** Settings, Provision and EWS bodies a rule reads are read whole up to this size; larger ones get 413. */
+const INSPECTED_BODY_BYTES = 1_048_576
 
 /**
  * The request pipeline of the main listener: canonical target → service → identify → forward, with one
@@ -48,7 +45,7 @@ export class ProxyHandler {
   readonly #forwardDeps: ForwardDeps
   readonly #clients: ClientAddresses
   readonly #proto: string
-  readonly #pinned = new WeakMap<Socket, Pinned>()
+  readonly #connections = new WeakMap<Socket, ClientConnection>()
   readonly #requestLog: RequestLog
 
   constructor (deps: ProxyHandlerDeps) {
@@ -94,17 +91,26 @@ export class ProxyHandler {
 
     const pool = this.#deps.pools.get(published.upstream) as UpstreamPool
     ctx.upstream = pool.name
-    const body = await readRequestBody(req, pool.config.retry.bufferBodyBytes)
-    if (this.#deps.gate) {
+    const gate = this.#deps.gate
+    const body = gate && this.#inspectsBody(service, ctx.command, req.method, target.path, gate)
+      ? await readWholeBody(req, INSPECTED_BODY_BYTES)
+      : await readRequestBody(req, pool.config.retry.bufferBodyBytes)
+    if (body === 'too-large') {
+      ctx.note = 'body too large to inspect'
+      return answer(res, 413, service, `Request body larger than ${INSPECTED_BODY_BYTES} bytes`, { connection: 'close' })
+    }
+    const connection = this.#connectionOf(req.socket)
+    if (gate) {
       let who: Identified
       try {
         who = identify(service, req, target.path, target.query, ctx.clientIp, body)
       } catch (err) {
-        if (!(err instanceof ActiveSyncQueryError) && !(err instanceof WbxmlError)) throw err
+        if (!(err instanceof IdentityError)) throw err
         ctx.note = err.message
         return answer(res, 400, service, `Bad request: ${err.message}`)
       }
-      if (!await this.#deps.gate.admit(ctx, who)) return
+      connection.authenticate(who)
+      if (!await gate.admit(ctx, who)) return
     }
     const request: ForwardRequest = {
       method: req.method as string,
@@ -112,26 +118,28 @@ export class ProxyHandler {
       body,
       ...(service === 'activesync' ? { rewriteLocation: this.#rewriteLocation } : {})
     }
-    const pinned = this.#pinnedFor(req, pool)
+    const pinned = connection.pinnedFor(pool, req.headers.authorization)
     if (pinned) request.pinned = pinned
     forward(ctx, pool, request, this.#forwardDeps, () => {
       if (!res.headersSent && !res.destroyed) this.#answerInterrupted(ctx)
     })
   }
 
-  /** NTLM and Negotiate authenticate the connection: give this client connection its own upstream one. */
-  #pinnedFor (req: IncomingMessage, pool: UpstreamPool): Pinned | undefined {
-    const socket = req.socket
-    const existing = this.#pinned.get(socket)
-    if (existing) return existing
-    const scheme = authScheme(req.headers.authorization)
-    if (scheme !== 'ntlm' && scheme !== 'negotiate') return undefined
-    const server = pool.pick([])
-    if (!server) return undefined
-    const pinned = { server, connections: createPinnedPool(server.origin, pool.connectionOptions) }
-    this.#pinned.set(socket, pinned)
-    socket.once('close', () => { pinned.connections.destroy() })
-    return pinned
+  /** Bodies a rule reads: DeviceInformation of Settings and Provision, the EWS operation when a rule reads `command`. */
+  #inspectsBody (service: ServiceName, command: string | undefined, method: string | undefined, path: string, gate: PolicyGate): boolean {
+    if (method !== 'POST') return false
+    if (service === 'activesync') return command !== undefined && DEVICE_INFORMATION_COMMANDS.has(command)
+    if (service === 'ews') return gate.reads('command')
+    return service === 'ucwa' && gate.reads('userAgent') && UCWA_APPLICATIONS.test(path)
+  }
+
+  #connectionOf (socket: Socket): ClientConnection {
+    let connection = this.#connections.get(socket)
+    if (!connection) {
+      connection = new ClientConnection(socket)
+      this.#connections.set(socket, connection)
+    }
+    return connection
   }
 
   /**

@@ -9,6 +9,8 @@ import { closeAfter } from '../helpers/gateway.js'
 import { send } from '../helpers/http.js'
 import { waitFor } from '../helpers/ports.js'
 
+/** A minimal EWS request: a rule reads `command`, so EWS bodies must be SOAP. */
+const SOAP = '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><m:GetFolder xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages"/></s:Body></s:Envelope>'
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-cli-policy-'))
 const shipped = new URL('../../policies/policies.yaml', import.meta.url).pathname
 function config (name: string, policies: string, extra = ''): string {
@@ -52,7 +54,7 @@ test('SIGHUP reloads the policy of a running gateway', { timeout: 30_000 }, asyn
   const { child, output } = await spawnCli(['start', '--config', config('hup-config.yaml', policy, origin.url)], '"gateway listening"')
   t.after(() => { child.kill('SIGKILL') })
   const url = /"url":"([^"]+)"/.exec(output())?.[1] as string
-  const curl = async (): Promise<number> => (await send(`${url}/EWS/Exchange.asmx`, { method: 'POST', body: '<x/>', headers: { 'user-agent': 'curl/8.4' } })).status
+  const curl = async (): Promise<number> => (await send(`${url}/EWS/Exchange.asmx`, { method: 'POST', body: SOAP, headers: { 'user-agent': 'curl/8.4' } })).status
   assert.equal(await curl(), 200)
   // Written through a rename, as editors do; the watch may or may not see it: SIGHUP must.
   writeFileSync(policy + '.new', 'rules:\n  - { name: no-curl, action: block, match: { userAgent: "curl/*" } }\n')

@@ -13,6 +13,8 @@ import { send } from '../helpers/http.js'
 import { waitFor } from '../helpers/ports.js'
 import { startRedis } from '../helpers/redis.js'
 
+/** A minimal EWS request: a rule reads `command`, so EWS bodies must be SOAP. */
+const SOAP = '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><m:GetFolder xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages"/></s:Body></s:Envelope>'
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-gw-policy-'))
 const BASIC = 'Basic ' + Buffer.from('CORP\\alice:Secret-Pa55').toString('base64')
 const OUTLOOK_UA = 'Outlook-iOS-Android/1.0'
@@ -94,7 +96,7 @@ test('older protocol versions, OPTIONS and commands without a Status get 403; EW
   assert.equal((await send(eas(gateway.url, 'FolderSync'), { method: 'POST', body: 'x', headers: outlookHeaders('12.1') })).status, 403)
   assert.equal((await send(`${gateway.url}/Microsoft-Server-ActiveSync`, { method: 'OPTIONS', headers: outlookHeaders() })).status, 403)
   assert.equal((await send(eas(gateway.url, 'MoveItems'), { method: 'POST', body: 'x', headers: outlookHeaders() })).status, 403)
-  assert.equal((await send(`${gateway.url}/EWS/Exchange.asmx`, { method: 'POST', body: '<x/>', headers: { 'user-agent': 'curl/8.4', authorization: BASIC } })).status, 403)
+  assert.equal((await send(`${gateway.url}/EWS/Exchange.asmx`, { method: 'POST', body: SOAP, headers: { 'user-agent': 'curl/8.4', authorization: BASIC } })).status, 403)
   assert.equal((await send(`${gateway.url}/autodiscover/autodiscover.xml`, { method: 'POST', body: '<x/>', headers: { 'user-agent': 'curl/8.4' } })).status, 403)
   const ucwa = await send(`${gateway.url}/ucwa/oauth/v1/applications`, { method: 'POST', body: JSON.stringify({ UserAgent: 'curl/8.4', EndpointId: '1' }), headers: { authorization: 'Bearer cwt=x', 'content-type': 'application/json', 'user-agent': 'Mozilla/5.0' } })
   assert.equal(ucwa.status, 403)
@@ -158,7 +160,7 @@ test('quarantine → the admin approves through the API → allowed; an admin bl
 
 test('hot reload: a good file applies, a bad one keeps the previous policy and says where it failed', async t => {
   const { gateway, file, logs } = await setup(t)
-  const curl = (): Promise<number> => send(`${gateway.url}/EWS/Exchange.asmx`, { method: 'POST', body: '<x/>', headers: { 'user-agent': 'curl/8.4', authorization: BASIC } }).then(r => r.status)
+  const curl = (): Promise<number> => send(`${gateway.url}/EWS/Exchange.asmx`, { method: 'POST', body: SOAP, headers: { 'user-agent': 'curl/8.4', authorization: BASIC } }).then(r => r.status)
   assert.equal(await curl(), 403)
   writeFileSync(file, 'rules: []\n')
   await waitFor(async () => await curl() === 200 ? true : undefined, 5000, 'the file change to apply')
@@ -246,7 +248,8 @@ test('EWS rules see the SOAP operation, from SOAPAction or from the body', async
   const envelope = (op: string): string => `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><m:${op} xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages"/></s:Body></s:Envelope>`
   const post = (body: string, headers: Record<string, string> = {}): Promise<number> => send(`${gateway.url}/EWS/Exchange.asmx`, { method: 'POST', body, headers: { authorization: BASIC, 'content-type': 'text/xml', ...headers } }).then(r => r.status)
   assert.equal(await post(envelope('ExportItems')), 403)
-  assert.equal(await post(envelope('GetFolder'), { soapaction: '"http://schemas.microsoft.com/exchange/services/2006/messages/ExportItems"' }), 403)
+  assert.equal(await post(envelope('GetFolder'), { soapaction: '"http://schemas.microsoft.com/exchange/services/2006/messages/ExportItems"' }), 400, 'a SOAPAction that disagrees with the body is refused')
+  assert.equal(await post(envelope('ExportItems'), { soapaction: '"http://schemas.microsoft.com/exchange/services/2006/messages/ExportItems"' }), 403)
   assert.equal(await post(envelope('GetFolder')), 200)
   assert.equal(exchange.received.length, 1)
 })

@@ -47,6 +47,6 @@ test('Authorization gives the scheme and the user, never the password', () => {
   assert.deepEqual(parseAuthorization(basic('CORP\\alice:pa:ss')), { scheme: 'basic', user: 'CORP\\alice' })
   assert.deepEqual(parseAuthorization(basic('alice@example.com:x')), { scheme: 'basic', user: 'alice@example.com' })
   assert.deepEqual(parseAuthorization('Bearer eyJ0eXAi'), { scheme: 'bearer', user: undefined })
-  assert.deepEqual(parseAuthorization('NTLM TlRMTVNTUAAB'), { scheme: 'ntlm', user: undefined })
+  assert.deepEqual(parseAuthorization('NTLM TlRMTVNTUAAB'), { scheme: 'ntlm', user: undefined, ntlmMessage: undefined })
   assert.deepEqual(parseAuthorization(undefined), { scheme: 'none', user: undefined })
 })

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict'
 import { constants, publicEncrypt } from 'node:crypto'
 import { test } from 'node:test'
-import { parseXml, XmlError } from '../../ens/xml.js'
+import { parseXml, XmlError } from '../../gateway/protocols/xml.js'
 import { bucketOf, KeyRateLimit } from '../../ens/rate-limit.js'
 import { ensGateway, ensSetup, ensUser, subscribeDevice, type EnsUser } from '../helpers/ens.js'
 import { send } from '../helpers/http.js'

@@ -54,11 +54,33 @@ function mbUint32 (n: number): number[] {
   return bytes
 }
 
+/** How much a decoded document may hold: a string-table entry can be referenced any number of times. */
+export interface WbxmlLimits {
+  maxDepth: number
+  /** Bytes of text (or opaque data) in one element. */
+  maxElementBytes: number
+  /** Bytes of text and opaque data in the whole document. */
+  maxDocumentBytes: number
+}
+
+/** Enough for any Settings or Provision request (DeviceInformation fields are tens of bytes). */
+export const WBXML_LIMITS: WbxmlLimits = { maxDepth: 32, maxElementBytes: 4096, maxDocumentBytes: 65_536 }
+
 /**
- * Decodes an ActiveSync WBXML document. Bounded: nesting depth and sizes are checked, and any
- * malformed input throws WbxmlError (the caller answers 400) instead of looping or guessing.
+ * Decodes an ActiveSync WBXML document. Bounded: nesting depth, the decoded size of every element and
+ * of the whole document (64 KB with 16,000 string-table references once decoded to 512 M characters)
+ * are checked before anything is copied, and any malformed input, data after the root element
+ * included, throws WbxmlError (the caller answers 400) instead of looping or guessing.
  */
-export function decodeWbxml (buf: Buffer, maxDepth = 32): WbxmlElement {
+export function decodeWbxml (buf: Buffer, limits: WbxmlLimits = WBXML_LIMITS): WbxmlElement {
+  const { maxDepth } = limits
+  let decoded = 0
+  /** Counts `bytes` more of content for `el`, refusing past either limit. */
+  const account = (el: WbxmlElement, bytes: number): void => {
+    decoded += bytes
+    const own = (el.text === undefined ? 0 : Buffer.byteLength(el.text)) + (el.opaque?.length ?? 0) + bytes
+    if (own > limits.maxElementBytes || decoded > limits.maxDocumentBytes) throw new WbxmlError('WBXML content larger than allowed')
+  }
   let pos = 0
   const byte = (): number => {
     if (pos >= buf.length) throw new WbxmlError('truncated WBXML')
@@ -106,6 +128,7 @@ export function decodeWbxml (buf: Buffer, maxDepth = 32): WbxmlElement {
         pos++
         const end = buf.indexOf(0, pos)
         if (end === -1) throw new WbxmlError('unterminated string')
+        account(el, end - pos)
         el.text = (el.text ?? '') + buf.toString('utf8', pos, end)
         pos = end + 1
       } else if (next === STR_T) {
@@ -113,11 +136,14 @@ export function decodeWbxml (buf: Buffer, maxDepth = 32): WbxmlElement {
         const offset = mb()
         const end = strtbl.indexOf(0, offset)
         if (offset >= strtbl.length || end === -1) throw new WbxmlError('bad string table reference')
+        account(el, end - offset)
         el.text = (el.text ?? '') + strtbl.toString('utf8', offset, end)
       } else if (next === OPAQUE) {
         pos++
         const len = mb()
         if (pos + len > buf.length) throw new WbxmlError('opaque data past the end')
+        if (el.opaque !== undefined) throw new WbxmlError('two opaque values in one element')
+        account(el, len)
         el.opaque = buf.subarray(pos, pos + len)
         pos += len
       } else {
@@ -126,6 +152,7 @@ export function decodeWbxml (buf: Buffer, maxDepth = 32): WbxmlElement {
     }
   }
   const root = readElement(0)
+  if (pos !== buf.length) throw new WbxmlError('data after the root element')
   return root
 }
 

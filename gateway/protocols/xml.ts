@@ -85,3 +85,54 @@ export function findAll (parent: XmlElement, ns: string, name: string, found: Xm
 export function textOf (parent: XmlElement, ns: string, name: string): string | undefined {
   return find(parent, ns, name)?.text.trim()
 }
+
+const SOAP_ENVELOPES = new Set(['http://schemas.xmlsoap.org/soap/envelope/', 'http://www.w3.org/2003/05/soap-envelope'])
+
+/**
+ * The operation of a SOAP request: the local name of the one element inside the Envelope's own Body
+ * (SOAP 1.1 or 1.2 namespace), from a namespace-aware, bounded parse that stops at the end of the Body.
+ * A `Body` elsewhere (inside the Header, a decoy) or a comment changes nothing. Throws XmlError when
+ * the document is not a SOAP envelope with exactly one operation.
+ */
+export function soapOperation (xml: string, limits: XmlLimits = SOAP_LIMITS): string {
+  const parser = new SaxesParser({ xmlns: true })
+  let depth = 0
+  let elements = 0
+  let inBody = false
+  let envelopeNs: string | undefined
+  let operation: string | undefined
+  let failure: string | undefined
+  parser.on('error', err => { failure ??= err.message; throw new StopParsing() })
+  parser.on('doctype', () => { failure ??= 'DOCTYPE is not allowed'; throw new StopParsing() })
+  parser.on('opentagstart', () => {
+    if (depth >= limits.maxDepth || ++elements > limits.maxElements) {
+      failure ??= 'XML nested too deeply or too many elements'
+      throw new StopParsing()
+    }
+  })
+  parser.on('opentag', tag => {
+    depth++
+    if (depth === 1) {
+      if (tag.local !== 'Envelope' || !SOAP_ENVELOPES.has(tag.uri)) { failure = 'not a SOAP envelope'; throw new StopParsing() }
+      envelopeNs = tag.uri
+    } else if (depth === 2) {
+      inBody = tag.local === 'Body' && tag.uri === envelopeNs
+    } else if (depth === 3 && inBody) {
+      // Two operations in one Body: which one would Exchange run? Refused rather than guessed.
+      if (operation !== undefined) { failure = 'more than one element in the SOAP Body'; throw new StopParsing() }
+      operation = tag.local
+    }
+  })
+  parser.on('closetag', () => {
+    depth--
+    if (depth === 1 && inBody && operation !== undefined) throw new StopParsing() // the Body is read: done
+    if (depth === 1) inBody = false
+  })
+  try {
+    parser.write(xml).close()
+  } catch (err) {
+    if (!(err instanceof StopParsing)) failure ??= (err as Error).message
+  }
+  if (operation !== undefined && failure === undefined) return operation
+  throw new XmlError(failure ?? 'no operation in the SOAP Body')
+}

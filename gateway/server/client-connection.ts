@@ -1,0 +1,54 @@
+import type { Socket } from 'node:net'
+import type { Identified } from '../policy/identify.js'
+import { authScheme } from '../protocols/authorization.js'
+import { createPinnedPool } from '../upstream/dispatcher.js'
+import type { ConnectionPool } from '../upstream/http1/connection-pool.js'
+import type { UpstreamPool } from '../upstream/pool.js'
+import type { UpstreamServer } from '../upstream/server.js'
+
+export interface Pinned { server: UpstreamServer, connections: ConnectionPool }
+
+/**
+ * What the gateway knows about one client connection. NTLM and Negotiate authenticate the TCP
+ * connection, not the request: once a client sent its AUTHENTICATE message, its later requests without
+ * Authorization ride on that authentication, so they are matched as that scheme and user; and each
+ * upstream pool the connection talks to gets its own pinned upstream connection (a UCWA request on a
+ * connection that authenticated to Exchange must never reach Exchange).
+ */
+export class ClientConnection {
+  #auth: { scheme: string, user: string | undefined } | undefined
+  #pins: Map<string, Pinned> | undefined
+  readonly #socket: Socket
+
+  constructor (socket: Socket) {
+    this.#socket = socket
+  }
+
+  /** Records an NTLM/Negotiate authentication; fills a later request's scheme and user from it. */
+  authenticate (who: Identified): void {
+    const { identity, authorization } = who
+    if ((authorization.scheme === 'ntlm' || authorization.scheme === 'negotiate') && authorization.ntlmMessage !== 1) {
+      this.#auth = { scheme: authorization.scheme, user: authorization.user ?? this.#auth?.user }
+    } else if (authorization.scheme === 'none' && this.#auth) {
+      identity.authScheme = this.#auth.scheme
+      identity.user = this.#auth.user
+    }
+  }
+
+  /** The pinned upstream connection of this client connection to `pool`, made at its first NTLM/Negotiate request. */
+  pinnedFor (pool: UpstreamPool, authorization: string | undefined): Pinned | undefined {
+    const existing = this.#pins?.get(pool.name)
+    if (existing) return existing
+    const scheme = authScheme(authorization)
+    if (scheme !== 'ntlm' && scheme !== 'negotiate') return undefined
+    const server = pool.pick([])
+    if (!server) return undefined
+    const pinned = { server, connections: createPinnedPool(server.origin, pool.connectionOptions) }
+    if (!this.#pins) {
+      this.#pins = new Map()
+      this.#socket.once('close', () => { for (const pin of this.#pins?.values() ?? []) pin.connections.destroy() })
+    }
+    this.#pins.set(pool.name, pinned)
+    return pinned
+  }
+}
