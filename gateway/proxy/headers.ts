@@ -42,10 +42,16 @@ export interface ResponseHeaders {
 export function responseHeadersFromRaw (raw: string[], rewriteLocation?: (value: string) => string): ResponseHeaders {
   const result: ResponseHeaders = { list: [], throttled: false, retryAfter: undefined, server: '' }
   let connection: string | undefined
+  let length = false
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string
     let value = raw[i + 1] as string
     const lower = name.toLowerCase()
+    // One Content-Length, the value the parser checked (framing is the gateway's, not the upstream's as it came).
+    if (lower === 'content-length') {
+      if (length) continue
+      length = true
+    }
     if (rewriteLocation && lower === 'x-ms-location') value = rewriteLocation(value)
     if (lower === 'connection') connection = value
     else if (lower === 'x-ms-asthrottle') result.throttled = true

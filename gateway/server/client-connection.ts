@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Identified } from '../policy/identify.js'
 import { authScheme } from '../protocols/authorization.js'
@@ -19,9 +20,46 @@ export class ClientConnection {
   #auth: { scheme: string, user: string | undefined } | undefined
   #pins: Map<string, Pinned> | undefined
   readonly #socket: Socket
+  /** A request of this connection is being handled; later (pipelined) ones wait here, in order. */
+  #active = false
+  #waiting: Array<() => void> | undefined
+  #whenIdle: (() => void) | undefined
+  /** The newest request received on this connection. */
+  #latest: IncomingMessage | undefined
 
   constructor (socket: Socket) {
     this.#socket = socket
+  }
+
+  /** Starts `handle` now, or once every request received before it on this connection is answered. */
+  run (req: IncomingMessage, handle: () => void): void {
+    this.#latest = req
+    if (!this.#active) {
+      this.#active = true
+      handle()
+    } else {
+      (this.#waiting ??= []).push(handle)
+    }
+  }
+
+  /** The current request is answered (or gone): the next one in line starts. */
+  finished (): void {
+    const next = this.#waiting?.shift()
+    if (next) return next()
+    this.#active = false
+    const idle = this.#whenIdle
+    this.#whenIdle = undefined
+    idle?.()
+  }
+
+  /**
+   * Runs `fn` once every request of this connection is answered: for a parse error, whose 400 must
+   * come after the answers to the requests before it. An error inside the body of the newest request
+   * (a bad chunk) is that request's own: answered at once.
+   */
+  whenIdle (fn: () => void): void {
+    if (this.#active && this.#latest?.complete !== false) this.#whenIdle = fn
+    else fn()
   }
 
   /** Records an NTLM/Negotiate authentication; fills a later request's scheme and user from it. */

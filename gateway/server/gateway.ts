@@ -42,7 +42,7 @@ export async function startGateway (config: LoadedConfig, log: Logger): Promise<
   // Loaded only when enabled: ews-javascript-api and its dependencies are about 700 modules.
   const ens = config.ens.enabled ? await (await import('../../ens/create-ens.js')).createEns(config, store, pools, metrics, log) : undefined
   const handler = new ProxyHandler({ config, pools, metrics, log, ...(gate ? { gate } : {}), ...(ens ? { fallback: ens.handle } : {}) })
-  const main = createMainServer(config, handler.handle, log)
+  const main = createMainServer(config, handler.handle, log, (socket, fn) => handler.afterPending(socket, fn))
   let ready = false
   const admin = createAdminServer({ metrics, log, pools, store, reloadPolicies, ...(ens ? { rotateEnsKey: (userId: string, options: { revoke: boolean }) => ens.service.rotateKey(userId, options) } : {}), token: config.admin.tokenEnv ? process.env[config.admin.tokenEnv] : undefined, ready: async () => ready && await store.ping().then(() => true, () => false) })
 

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { LoadedConfig } from '../config/load.js'
 import type { Logger } from '../observability/log.js'
@@ -10,7 +11,7 @@ import type { Logger } from '../observability/log.js'
  * Content-Length/Transfer-Encoding, bad chunking and oversized heads; here those become a 400 or 431
  * with `Connection: close` instead of a silent drop, and CONNECT is refused: this is not an open proxy.
  */
-export function createMainServer (config: LoadedConfig, handler: (req: IncomingMessage, res: ServerResponse) => void, log: Logger): Server {
+export function createMainServer (config: LoadedConfig, handler: (req: IncomingMessage, res: ServerResponse) => void, log: Logger, afterPending: (socket: Socket, fn: () => void) => void = (_s, fn) => fn()): Server {
   const options: ServerOptions = {
     maxHeaderSize: config.listen.maxHeaderBytes,
     requestTimeout: config.listen.requestTimeoutMs,
@@ -25,7 +26,8 @@ export function createMainServer (config: LoadedConfig, handler: (req: IncomingM
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'HPE_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
     if (err.code !== 'ECONNRESET') log.warn({ code: err.code, status }, 'malformed request refused')
-    refuse(socket, status)
+    // A malformed request pipelined behind good ones is answered after them, in order.
+    afterPending(socket as Socket, () => refuse(socket, status))
   })
   server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
     log.warn({ method: 'CONNECT' }, 'CONNECT refused: not an open proxy')
@@ -37,7 +39,8 @@ export function createMainServer (config: LoadedConfig, handler: (req: IncomingM
 const REASONS: Record<number, string> = { 400: 'Bad Request', 405: 'Method Not Allowed', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' }
 
 function refuse (socket: Duplex, status: number): void {
-  if (!socket.writable || (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) {
+  const pending = (socket as Duplex & { _httpMessage?: { headersSent?: boolean, writableFinished?: boolean } })._httpMessage
+  if (!socket.writable || (pending?.headersSent && !pending.writableFinished)) {
     socket.destroy()
     return
   }

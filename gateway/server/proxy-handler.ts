@@ -57,10 +57,27 @@ export class ProxyHandler {
     this.#clients = new ClientAddresses(listen.trustedProxies)
   }
 
+  /**
+   * Requests of one connection are handled one after another (RFC 9112 §9.3.2): Node parses pipelined
+   * requests at once, and two POSTs must not reach the upstream in another order than they came.
+   */
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const connection = this.#connectionOf(req.socket)
+    connection.run(req, () => this.#start(req, res, connection))
+  }
+
+  /** Runs `fn` once every request already received on `socket` is answered (a 400 to a malformed pipelined request goes after them). */
+  afterPending (socket: Socket, fn: () => void): void {
+    const connection = this.#connections.get(socket)
+    if (connection) connection.whenIdle(fn)
+    else fn()
+  }
+
+  #start (req: IncomingMessage, res: ServerResponse, connection: ClientConnection): void {
+    if (res.destroyed) return connection.finished() // the client left while this request waited its turn
     const ctx = createContext(req, res, this.#clients.clientOf(req.socket.remoteAddress ?? '', req.headers['x-forwarded-for']))
     this.inFlight.add(ctx)
-    res.on('close', () => this.#done(ctx)) // 'close' comes once; once() would add a wrapper per request
+    res.on('close', () => { this.#done(ctx); connection.finished() }) // 'close' comes once; once() would add a wrapper per request
     this.#run(ctx).catch(err => {
       this.#deps.log.error({ err, service: ctx.service }, 'request failed inside the gateway')
       answer(res, 500, ctx.service, 'Internal gateway error')

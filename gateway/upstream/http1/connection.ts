@@ -36,6 +36,12 @@ export class UpstreamConnection implements ResponseSink {
   #handler: ResponseHandler | undefined
   #bodyTimeoutMs = 0
   #headersTimeoutMs = 0
+  /**
+   * When the final response head must have arrived (0: none pending). The socket's idle timeout is
+   * re-armed to what is left on every byte before it, so a server dripping `100 Continue` or one
+   * header byte at a time cannot hold a request past timeouts.headersMs.
+   */
+  #headersDeadline = 0
   #connecting = true
   #stopBody: (() => void) | undefined
   /** The answer ended while the request body was still going out: the connection returns once it is sent. */
@@ -64,7 +70,7 @@ export class UpstreamConnection implements ResponseSink {
     this.#headersTimeoutMs = request.headersTimeoutMs
     this.#bodyTimeoutMs = request.bodyTimeoutMs
     this.#parser.reset(request.method === 'HEAD')
-    if (!this.#connecting) this.socket.setTimeout(request.headersTimeoutMs)
+    if (!this.#connecting) this.#startHeadersDeadline()
     handler.onConnect(err => { if (this.#handler === handler) this.#fail(err ?? new UpstreamError('UPSTREAM_ABORTED', 'request aborted')) })
     if (this.#handler !== handler) return // aborted at once
     const chunked = needsChunking(request)
@@ -87,7 +93,13 @@ export class UpstreamConnection implements ResponseSink {
     this.socket.destroy()
   }
 
+  #startHeadersDeadline (): void {
+    this.#headersDeadline = this.#headersTimeoutMs > 0 ? Date.now() + this.#headersTimeoutMs : 0
+    this.socket.setTimeout(this.#headersTimeoutMs)
+  }
+
   onHead (status: number, headers: string[]): void {
+    this.#headersDeadline = 0
     this.socket.setTimeout(this.#bodyTimeoutMs)
     this.#handler?.onHeaders(status, headers, () => { this.socket.resume() })
   }
@@ -130,12 +142,18 @@ export class UpstreamConnection implements ResponseSink {
   static #onReady (this: Socket): void {
     const self = (this as OwnedSocket)[OWNER]
     self.#connecting = false
-    this.setTimeout(self.#handler ? self.#headersTimeoutMs : 0)
+    if (self.#handler) self.#startHeadersDeadline()
+    else this.setTimeout(0)
   }
 
   static #onData (this: Socket, chunk: Buffer): void {
     const self = (this as OwnedSocket)[OWNER]
     if (!self.#handler) return self.#fail(new UpstreamError('UPSTREAM_BAD_RESPONSE', 'data from the server while no request was pending'))
+    if (self.#headersDeadline !== 0) {
+      const left = self.#headersDeadline - Date.now()
+      if (left <= 0) return self.#fail(new UpstreamError('UPSTREAM_HEADERS_TIMEOUT', 'the server did not answer in time'))
+      this.setTimeout(left)
+    }
     try {
       self.#parser.feed(chunk)
     } catch (err) {
@@ -158,7 +176,7 @@ export class UpstreamConnection implements ResponseSink {
     const self = (this as OwnedSocket)[OWNER]
     if (self.#connecting) return self.#fail(new UpstreamError('UPSTREAM_CONNECT_TIMEOUT', 'connect timeout', true))
     if (!self.#handler) return self.#retire(false) // idle, or a late body stalled: close it
-    const code = self.#parser.started ? 'UPSTREAM_BODY_TIMEOUT' : 'UPSTREAM_HEADERS_TIMEOUT'
+    const code = self.#headersDeadline === 0 ? 'UPSTREAM_BODY_TIMEOUT' : 'UPSTREAM_HEADERS_TIMEOUT'
     self.#fail(new UpstreamError(code, 'the server did not answer in time'))
   }
 

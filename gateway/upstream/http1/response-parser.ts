@@ -148,6 +148,10 @@ export class ResponseParser {
         }
       }
     }
+    // RFC 9112 §6.3: a sender must not send both; an intermediary that forwarded either one could
+    // desynchronise the client connection (an answer smuggled to the client, or to another user behind
+    // a front load balancer). Refused whole: the attempt loop answers 502.
+    if (transferEncoding && length !== undefined) throw new ResponseParseError('both Transfer-Encoding and Content-Length')
     if (status < 200) {
       if (status === 101) throw new ResponseParseError('unexpected protocol switch')
       return // 100 Continue, 103 Early Hints: the final answer follows
@@ -156,8 +160,6 @@ export class ResponseParser {
     this.#sink.onHead(status, headers)
     if (this.#noBody || status === 204 || status === 304) return this.#end()
     if (transferEncoding) {
-      // RFC 9112 §6.3: Transfer-Encoding overrides Content-Length, and such a message ends the connection.
-      if (length !== undefined) this.keepAlive = false
       if (chunked) { this.#state = 'chunk-size'; return }
       this.keepAlive = false
       this.#state = 'until-close'
