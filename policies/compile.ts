@@ -1,4 +1,4 @@
-import type { Action, ClientIdentity, Decision } from './identity.js'
+import { accountName, type Action, type ClientIdentity, type Decision } from './identity.js'
 import { createHash } from 'node:crypto'
 import { bounded, compileCidrs, compilePatterns, normalize, type Predicate } from './matchers.js'
 import { RuleIndex } from './rule-index.js'
@@ -198,12 +198,4 @@ function compileUser (spec: string | string[]): Matcher {
     const name = accountName(user)
     return account(name, normalize(name))
   }
-}
-
-/** The account name of `DOMAIN\user`, `user@domain` or `user`. */
-export function accountName (user: string): string {
-  const slash = user.lastIndexOf('\\')
-  const name = slash === -1 ? user : user.slice(slash + 1)
-  const at = name.indexOf('@')
-  return at === -1 ? name : name.slice(0, at)
 }

@@ -31,3 +31,11 @@ export interface Decision {
   rule: string
   reason?: string | undefined
 }
+
+/** The account name of `DOMAIN\user`, `user@domain` or `user`: one account, whatever the spelling. */
+export function accountName (user: string): string {
+  const slash = user.lastIndexOf('\\')
+  const name = slash === -1 ? user : user.slice(slash + 1)
+  const at = name.indexOf('@')
+  return at === -1 ? name : name.slice(0, at)
+}

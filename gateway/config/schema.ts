@@ -142,6 +142,12 @@ const log = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
 })
 
+/** The device inventory: bounded, and untouched records forgotten (admin decisions excepted). */
+const inventory = z.strictObject({
+  maxDevices: z.number().int().min(1).default(100_000),
+  retentionDays: z.number().int().min(1).default(90)
+})
+
 export const configSchema = z.strictObject({
   listen: listen.default(listen.parse({})),
   publicUrl: httpOrigin,
@@ -151,6 +157,7 @@ export const configSchema = z.strictObject({
   services,
   policies: z.string().optional(),
   ens: ens.default(ens.parse({})),
+  inventory: inventory.default(inventory.parse({})),
   timeouts: timeouts.default(timeouts.parse({})),
   log: log.default({ level: 'info' })
 })

@@ -9,6 +9,11 @@ export interface FakeExchangeOptions {
   pingHoldMs?: number
   /** Serve HTTPS with this certificate (tests of upstream TLS verification). */
   tls?: { cert: string, key: string }
+  /**
+   * Basic users and their passwords: a wrong password gets 401, as IIS answers it. Absent: any
+   * credentials are accepted (tests that are not about authentication).
+   */
+  users?: Record<string, string>
 }
 
 /**
@@ -23,7 +28,7 @@ export function fakeExchange (name: string, options: FakeExchangeOptions = {}): 
     const url = new URL(req.url ?? '/', 'http://x')
     const path = url.pathname.toLowerCase()
     if (path === '/microsoft-server-activesync/healthcheck.htm') return text(res, 200, '200 OK')
-    if (!req.headers.authorization) return unauthorized(res)
+    if (!req.headers.authorization || !credentialsAccepted(req.headers.authorization, options.users)) return unauthorized(res)
     if (path.startsWith('/ews/')) return fakeEws.handle(req, res, body)
     if (path.startsWith('/microsoft-server-activesync')) return activesync(req, res, url.search.slice(1))
     if (path.startsWith('/autodiscover/autodiscover.xml')) return autodiscover(req, res)
@@ -101,6 +106,14 @@ function folder (id: string, displayName: string, type: string): WbxmlElement {
       { name: 'FolderHierarchy:Type', text: type }
     ]
   }
+}
+
+/** Basic credentials are checked against `users` when given; other schemes are taken as they come. */
+function credentialsAccepted (authorization: string, users: Record<string, string> | undefined): boolean {
+  if (!users || !/^basic /i.test(authorization)) return true
+  const decoded = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8')
+  const colon = decoded.indexOf(':')
+  return colon !== -1 && users[decoded.slice(0, colon)] === decoded.slice(colon + 1)
 }
 
 function unauthorized (res: ServerResponse): void {

@@ -12,23 +12,45 @@ import type { PolicyHolder } from './policy-holder.js'
 
 /** lastSeen is written back at most this often per device (one store write per request would be waste). */
 const TOUCH_EVERY_MS = 60_000
+/** A quarantined device whose credentials did not verify is not asked about again for this long. */
+const VERIFY_AGAIN_MS = 60_000
+const MAX_PENDING_VERIFICATIONS = 10_000
+
+/** Schemes whose credentials the upstream checks on every request (NTLM/Negotiate authenticate a connection instead). */
+const PER_REQUEST_SCHEMES = new Set(['basic', 'bearer'])
 
 /**
- * Applies the policy to an identified request: admin decisions stored per device first (blocked
- * always wins, approved lifts a quarantine), then the rules. Remembers devices (inventory, quarantine)
- * in the store and answers blocked clients the way their protocol expects. Returns true to forward.
+ * Asks the upstream whether `authorization` opens the mailbox, without forwarding the request (for
+ * ActiveSync, an OPTIONS that Exchange answers 200 only to valid credentials).
+ */
+export type CredentialCheck = (upstream: string, authorization: string) => Promise<boolean>
+
+/**
+ * Applies the policy to an identified request: admin decisions stored per (user, device) first
+ * (blocked always wins, approved lifts a quarantine), then the rules; answers blocked clients the way
+ * their protocol expects. Returns true to forward.
+ *
+ * The inventory is written only for what the upstream authenticated: a forwarded request's record is
+ * created or refreshed once the upstream answered it 2xx, and a quarantined device (never forwarded)
+ * enters the queue only after the upstream confirmed its credentials. So nobody unauthenticated can
+ * add a record, fill the store, or change what a rule reads for someone else's device.
  */
 export class PolicyGate {
   readonly #policies: PolicyHolder
   readonly #store: Store
   readonly #metrics: Metrics
   readonly #log: Logger
+  readonly #checkCredentials: CredentialCheck
+  /** (user, device) → when its credentials last failed to verify. */
+  readonly #unverified = new Map<string, number>()
+  #fullWarned = false
 
-  constructor (policies: PolicyHolder, store: Store, metrics: Metrics, log: Logger) {
+  constructor (policies: PolicyHolder, store: Store, metrics: Metrics, log: Logger, checkCredentials: CredentialCheck) {
     this.#policies = policies
     this.#store = store
     this.#metrics = metrics
     this.#log = log
+    this.#checkCredentials = checkCredentials
   }
 
   /** Whether a rule of the policy in force reads `field`. */
@@ -36,22 +58,89 @@ export class PolicyGate {
     return this.#policies.current.reads(field)
   }
 
+  /** The policy's decision alone, counted: for requests without a device record (the ENS device API). */
+  decide (identity: ClientIdentity): Decision {
+    const decision = this.#policies.current.decide(identity)
+    this.#metrics.policyDecisionsBy(decision.rule, decision.action).inc()
+    return decision
+  }
+
   async admit (ctx: ProxyContext, who: Identified): Promise<boolean> {
     const { identity } = who
-    const deviceId = identity.deviceId
-    const record = deviceId ? await this.#store.getDevice(deviceId) : undefined
+    const { deviceId, user } = identity
+    const record = deviceId && user ? await this.#store.getDevice(user, deviceId) : undefined
     identity.deviceModel ??= record?.model
     identity.deviceOS ??= record?.os
     let decision = this.#decide(identity, who.otherUserAgent)
     if (record?.state === 'blocked') decision = ADMIN_BLOCKED
     else if (record?.state === 'approved' && decision.action === 'quarantine') decision = { ...decision, action: 'allow' }
     this.#metrics.policyDecisionsBy(decision.rule, decision.action).inc()
-    if (deviceId) await this.#remember(deviceId, record, who, decision)
-    if (decision.action === 'allow') return true
+    if (decision.action === 'allow') {
+      if (deviceId && user && credentialed(identity)) ctx.onAnswered = status => this.#answered(status, user, deviceId, record, who)
+      return true
+    }
     ctx.note = `${decision.action} by rule ${decision.rule}`
-    this.#log.info({ rule: decision.rule, action: decision.action, service: ctx.service, user: identity.user, deviceId, userAgent: identity.userAgent, command: identity.command }, decision.action === 'block' ? 'client blocked' : 'device quarantined')
+    this.#log.info({ rule: decision.rule, action: decision.action, service: ctx.service, user, deviceId, userAgent: identity.userAgent, command: identity.command }, decision.action === 'block' ? 'client blocked' : 'device quarantined')
+    // Never forwarded, so the upstream's answer cannot prove who this is: ask it. A quarantined device
+    // enters the queue, and a blocked one's DeviceInformation is remembered for its later requests.
+    const queue = decision.action === 'quarantine' && record?.state !== 'quarantined'
+    if ((queue || who.deviceInformation) && deviceId && user && ctx.upstream) {
+      await this.#remember(ctx.upstream, ctx.req.headers.authorization, user, deviceId, record, who, queue ? decision.rule : undefined)
+    }
     answerBlocked(ctx.res, ctx.service, who, decision)
     return false
+  }
+
+  /** The upstream answered a forwarded request: a 2xx to credentials is the proof a record needs. */
+  #answered (status: number, user: string, deviceId: string, record: DeviceRecord | undefined, who: Identified): void {
+    if (status < 200 || status >= 300) return
+    const stale = !record || Date.now() - Date.parse(record.lastSeen) > TOUCH_EVERY_MS
+    if (!stale && !who.deviceInformation) return
+    this.#put(this.#record(user, deviceId, record, who, record?.state ?? 'seen', record?.rule)).catch(err => {
+      this.#log.warn({ code: (err as { code?: string }).code, message: (err as Error).message }, 'device inventory write failed')
+    })
+  }
+
+  /**
+   * Records a device that is not forwarded, once the upstream confirmed its credentials: into the
+   * quarantine queue when `quarantineRule` is given, else as it is (its DeviceInformation kept).
+   */
+  async #remember (upstream: string, authorization: string | undefined, user: string, deviceId: string, record: DeviceRecord | undefined, who: Identified, quarantineRule: string | undefined): Promise<void> {
+    if (!authorization || !PER_REQUEST_SCHEMES.has(who.authorization.scheme)) return
+    const key = `${user.toLowerCase()}\n${deviceId.toLowerCase()}`
+    const failedAt = this.#unverified.get(key)
+    if (failedAt !== undefined && Date.now() - failedAt < VERIFY_AGAIN_MS) return
+    if (!await this.#checkCredentials(upstream, authorization)) {
+      if (this.#unverified.size >= MAX_PENDING_VERIFICATIONS) this.#unverified.clear()
+      this.#unverified.set(key, Date.now())
+      return
+    }
+    this.#unverified.delete(key)
+    const state = quarantineRule !== undefined ? 'quarantined' : record?.state ?? 'seen'
+    await this.#put(this.#record(user, deviceId, record, who, state, quarantineRule ?? record?.rule))
+  }
+
+  #record (user: string, deviceId: string, record: DeviceRecord | undefined, who: Identified, state: DeviceRecord['state'], rule: string | undefined): DeviceRecord {
+    const now = new Date().toISOString()
+    const { identity } = who
+    return {
+      ...record,
+      deviceId,
+      user,
+      deviceType: identity.deviceType ?? record?.deviceType,
+      userAgent: identity.userAgent ?? record?.userAgent,
+      ...(who.deviceInformation ? definedOnly(who.deviceInformation) : {}),
+      state,
+      rule,
+      firstSeen: record?.firstSeen ?? now,
+      lastSeen: now
+    }
+  }
+
+  async #put (record: DeviceRecord): Promise<void> {
+    if (await this.#store.putDevice(record) || this.#fullWarned) return
+    this.#fullWarned = true
+    this.#log.warn({ maxDevices: 'inventory.maxDevices' }, 'device inventory full: new devices are not recorded (raise inventory.maxDevices or lower inventory.retentionDays)')
   }
 
   /** The policy's decision; with a second user agent (a UCWA body's), the stricter of both. */
@@ -62,27 +151,11 @@ export class PolicyGate {
     const other = policy.decide({ ...identity, userAgent: otherUserAgent })
     return STRICTNESS[other.action] > STRICTNESS[decision.action] ? other : decision
   }
+}
 
-  async #remember (deviceId: string, record: DeviceRecord | undefined, who: Identified, decision: Decision): Promise<void> {
-    const now = new Date()
-    const { identity } = who
-    const info = who.deviceInformation
-    const quarantine = decision.action === 'quarantine' && record?.state !== 'quarantined'
-    const stale = !record || now.getTime() - Date.parse(record.lastSeen) > TOUCH_EVERY_MS
-    if (!quarantine && !stale && !info) return
-    await this.#store.putDevice({
-      ...record,
-      deviceId,
-      user: identity.user ?? record?.user,
-      deviceType: identity.deviceType ?? record?.deviceType,
-      userAgent: identity.userAgent ?? record?.userAgent,
-      ...(info ? definedOnly(info) : {}),
-      state: quarantine ? 'quarantined' : record?.state ?? 'seen',
-      rule: quarantine ? decision.rule : record?.rule,
-      firstSeen: record?.firstSeen ?? now.toISOString(),
-      lastSeen: now.toISOString()
-    })
-  }
+/** The request carried credentials (or rides on a connection that authenticated with NTLM/Negotiate). */
+function credentialed (identity: ClientIdentity): boolean {
+  return identity.authScheme !== undefined && identity.authScheme !== 'none'
 }
 
 /** Block outranks quarantine outranks allow: a request carrying two user agents gets the stricter verdict. */

@@ -21,6 +21,8 @@ export interface ProxyContext {
   note: string | undefined
   /** Abandons the upstream attempt (shutdown); set while forwarding. */
   interrupt: (() => void) | undefined
+  /** Observers of the upstream's answer (the device inventory): called with its status once it is done. */
+  onAnswered: ((status: number) => void) | undefined
 }
 
 /** `clientIp` is the client as the gateway decided it (listen.trustedProxies applied: gateway/net/client-address.ts). */
@@ -39,6 +41,7 @@ export function createContext (req: IncomingMessage, res: ServerResponse, client
     server: undefined,
     attempts: 0,
     note: undefined,
-    interrupt: undefined
+    interrupt: undefined,
+    onAnswered: undefined
   }
 }

@@ -140,6 +140,10 @@ class Forwarding {
       server.inFlight--
       this.#current = undefined
       const verdict = record(this.#pool, server, outcome, this.#deps)
+      if (outcome.kind === 'answered' && ctx.onAnswered) {
+        ctx.onAnswered(outcome.status) // the upstream's own answer (never one the gateway made)
+        ctx.onAnswered = undefined
+      }
       if (verdict === 'done') return this.#finish()
       this.#lastFailure = `${server.name}: ${verdict.detail}`
       if (outcome.kind === 'http_503') this.#retryAfterHint = Math.max(this.#retryAfterHint, outcome.retryAfter ?? 0)

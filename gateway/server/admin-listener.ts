@@ -43,12 +43,24 @@ export function createAdminServer (deps: AdminDeps) {
       const devices = await deps.store.listDevices()
       return { devices: req.query.state ? devices.filter(d => d.state === req.query.state) : devices }
     })
-    const decide = (state: DeviceRecord['state']) => async (req: FastifyRequest<{ Params: { deviceId: string } }>, reply: FastifyReply) => {
+    // Decisions are per (user, DeviceId), as Exchange's allow lists are per mailbox. `?user=` names the
+    // mailbox; without it the DeviceId must belong to exactly one user in the inventory.
+    const decide = (state: DeviceRecord['state']) => async (req: FastifyRequest<{ Params: { deviceId: string }, Querystring: { user?: string } }>, reply: FastifyReply) => {
       const { deviceId } = req.params
-      const now = new Date().toISOString()
-      const record = await deps.store.getDevice(deviceId) ?? { deviceId, state, firstSeen: now, lastSeen: now }
+      const user = req.query.user
+      let record: DeviceRecord | undefined
+      if (user !== undefined) {
+        if (user === '' || user.length > 256 || /[\u0000-\u001f\u007f]/.test(user)) return reply.code(400).send({ error: 'bad user' }) // eslint-disable-line no-control-regex
+        const now = new Date().toISOString()
+        record = await deps.store.getDevice(user, deviceId) ?? { deviceId, user, state, firstSeen: now, lastSeen: now }
+      } else {
+        const matches = (await deps.store.listDevices()).filter(d => d.deviceId.toLowerCase() === deviceId.toLowerCase())
+        if (matches.length === 0) return reply.code(404).send({ error: 'no such device in the inventory: name its user with ?user=' })
+        if (matches.length > 1) return reply.code(409).send({ error: 'several users have this DeviceId: name one with ?user=', users: matches.map(d => d.user) })
+        record = matches[0] as DeviceRecord
+      }
       await deps.store.putDevice({ ...record, state })
-      deps.log.info({ deviceId, state }, `device ${state} by an administrator`)
+      deps.log.info({ deviceId, user: record.user, state }, `device ${state} by an administrator`)
       return reply.send({ device: { ...record, state } })
     }
     api.post('/api/devices/:deviceId/approve', decide('approved'))

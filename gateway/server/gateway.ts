@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 import type { LoadedConfig } from '../config/load.js'
 import type { Logger } from '../observability/log.js'
 import { Metrics } from '../observability/metrics.js'
+import { credentialChecker } from '../upstream/credential-check.js'
 import { HealthChecker } from '../upstream/health-check.js'
 import { UpstreamPool } from '../upstream/pool.js'
 import { createAdminServer } from './admin-listener.js'
@@ -37,10 +38,10 @@ export async function startGateway (config: LoadedConfig, log: Logger): Promise<
 
   const store = createStore(config)
   const policies = config.policies ? new PolicyHolder(config.policies, log, metrics) : undefined
-  const gate = policies ? new PolicyGate(policies, store, metrics, log) : undefined
+  const gate = policies ? new PolicyGate(policies, store, metrics, log, credentialChecker(pools, publicHost)) : undefined
   const reloadPolicies = (trigger: string): ReloadResult => policies ? policies.reload(trigger) : { ok: false, problems: ['no policies file configured'] }
   // Loaded only when enabled: ews-javascript-api and its dependencies are about 700 modules.
-  const ens = config.ens.enabled ? await (await import('../../ens/create-ens.js')).createEns(config, store, pools, metrics, log) : undefined
+  const ens = config.ens.enabled ? await (await import('../../ens/create-ens.js')).createEns(config, store, pools, metrics, log, gate) : undefined
   const handler = new ProxyHandler({ config, pools, metrics, log, ...(gate ? { gate } : {}), ...(ens ? { fallback: ens.handle } : {}) })
   const main = createMainServer(config, handler.handle, log, (socket, fn) => handler.afterPending(socket, fn))
   let ready = false

@@ -6,6 +6,7 @@ import type { Logger } from '../observability/log.js'
 import { statusClass, type Metrics } from '../observability/metrics.js'
 import { RequestLog } from '../observability/request-line.js'
 import { activesyncCommand } from '../protocols/activesync-command.js'
+import { autodiscoverTargetProblem } from '../protocols/autodiscover-target.js'
 import { answer, PING_STATUS_EXPIRED } from '../proxy/answers.js'
 import { createContext, type ProxyContext } from '../proxy/context.js'
 import { forward, type ForwardDeps, type ForwardRequest } from '../proxy/forward.js'
@@ -102,6 +103,13 @@ export class ProxyHandler {
     if (!ALLOWED_METHODS[service].has(req.method ?? '')) {
       return answer(res, 405, service, 'Method not allowed', { allow: [...ALLOWED_METHODS[service]].join(', ') })
     }
+    if (service === 'autodiscover') {
+      const problem = autodiscoverTargetProblem(target.path, req.url ?? '', target.query)
+      if (problem) {
+        ctx.note = problem
+        return answer(res, 400, service, `Bad request: ${problem}`)
+      }
+    }
     if (service === 'activesync') ctx.command = activesyncCommand(target.query)
     ctx.longPollMs = longPollTimeout(service, ctx.command, target.path.toLowerCase(), this.#deps.config.timeouts)
     if (ctx.longPollMs !== undefined) this.#deps.metrics.longPollsInFlight.inc({ service })
@@ -164,11 +172,13 @@ export class ProxyHandler {
    * the account for good (reference/activesync.md §3.3). The path is kept, the origin becomes ours.
    */
   readonly #rewriteLocation = (location: string): string => {
+    const origin = new URL(this.#deps.config.publicUrl).origin
     try {
       const url = new URL(location)
-      return new URL(url.pathname + url.search, this.#deps.config.publicUrl).href
+      // Always our origin and a single-slash path: `//evil.example/x` must not become a network-path reference.
+      return origin + '/' + url.pathname.replace(/^\/+/, '') + url.search
     } catch {
-      return new URL('/Microsoft-Server-ActiveSync', this.#deps.config.publicUrl).href
+      return origin + '/Microsoft-Server-ActiveSync'
     }
   }
 

@@ -4,7 +4,8 @@ import { RedisStore } from './redis-store.js'
 import type { Store } from './store.js'
 
 export function createStore (config: Config): Store {
-  if (config.store.type === 'memory') return new MemoryStore()
+  const inventory = { maxDevices: config.inventory.maxDevices, retentionSeconds: config.inventory.retentionDays * 86_400 }
+  if (config.store.type === 'memory') return new MemoryStore(inventory)
   const { url, keyPrefix, passwordEnv } = config.store.redis
-  return new RedisStore(url, keyPrefix, passwordEnv ? process.env[passwordEnv] : undefined)
+  return new RedisStore(url, keyPrefix, passwordEnv ? process.env[passwordEnv] : undefined, inventory)
 }

@@ -1,21 +1,33 @@
-import { deviceKey, type DeviceRecord, type Store } from './store.js'
+import { DEFAULT_INVENTORY, deviceKey, expires, type DeviceRecord, type InventoryLimits, type Store } from './store.js'
 
 /** The embedded default: state lives in this process only. */
 export class MemoryStore implements Store {
   readonly kind = 'memory'
-  readonly #devices = new Map<string, DeviceRecord>()
+  readonly #devices = new Map<string, { record: DeviceRecord, expires: number }>()
+  readonly #inventory: InventoryLimits
 
-  async getDevice (deviceId: string): Promise<DeviceRecord | undefined> {
-    const record = this.#devices.get(deviceKey(deviceId))
-    return record && { ...record }
+  constructor (inventory: InventoryLimits = DEFAULT_INVENTORY) {
+    this.#inventory = inventory
   }
 
-  async putDevice (record: DeviceRecord): Promise<void> {
-    this.#devices.set(deviceKey(record.deviceId), { ...record })
+  async getDevice (user: string, deviceId: string): Promise<DeviceRecord | undefined> {
+    const entry = this.#devices.get(deviceKey(user, deviceId))
+    return entry && entry.expires >= Date.now() ? { ...entry.record } : undefined
+  }
+
+  async putDevice (record: DeviceRecord): Promise<boolean> {
+    const key = deviceKey(record.user, record.deviceId)
+    if (!this.#devices.has(key) && this.#devices.size >= this.#inventory.maxDevices) {
+      this.sweep()
+      if (this.#devices.size >= this.#inventory.maxDevices) return false
+    }
+    this.#devices.set(key, { record: { ...record }, expires: expires(record) ? Date.now() + this.#inventory.retentionSeconds * 1000 : Infinity })
+    return true
   }
 
   async listDevices (): Promise<DeviceRecord[]> {
-    return [...this.#devices.values()].map(r => ({ ...r }))
+    const now = Date.now()
+    return [...this.#devices.values()].filter(e => e.expires >= now).map(e => ({ ...e.record }))
   }
 
   readonly #values = new Map<string, { value: string, expires: number }>()
@@ -28,6 +40,7 @@ export class MemoryStore implements Store {
   sweep (now = Date.now()): number {
     let dropped = 0
     for (const [key, entry] of this.#values) if (entry.expires < now && this.#values.delete(key)) dropped++
+    for (const [key, entry] of this.#devices) if (entry.expires < now && this.#devices.delete(key)) dropped++
     return dropped
   }
 

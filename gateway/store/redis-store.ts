@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis'
-import { deviceKey, type DeviceRecord, type Store } from './store.js'
+import { DEFAULT_INVENTORY, deviceKey, expires, type DeviceRecord, type InventoryLimits, type Store } from './store.js'
 
 /**
  * Redis backend (ioredis). Keys: `<prefix>device:<id>` holds a device record as JSON, the set
@@ -10,26 +10,41 @@ export class RedisStore implements Store {
   readonly #redis: Redis
   readonly #prefix: string
 
-  constructor (url: string, prefix: string, password?: string) {
+  readonly #inventory: InventoryLimits
+
+  constructor (url: string, prefix: string, password?: string, inventory: InventoryLimits = DEFAULT_INVENTORY) {
+    this.#inventory = inventory
     this.#redis = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: true, ...(password ? { password } : {}) })
     this.#redis.on('error', () => {}) // reported through ping() and /readyz; ioredis reconnects by itself
     this.#prefix = prefix
   }
 
-  async getDevice (deviceId: string): Promise<DeviceRecord | undefined> {
-    const json = await this.#redis.get(`${this.#prefix}device:${deviceKey(deviceId)}`)
+  async getDevice (user: string, deviceId: string): Promise<DeviceRecord | undefined> {
+    const json = await this.#redis.get(`${this.#prefix}device:${deviceKey(user, deviceId)}`)
     return json ? JSON.parse(json) as DeviceRecord : undefined
   }
 
-  async putDevice (record: DeviceRecord): Promise<void> {
-    const key = deviceKey(record.deviceId)
-    await this.#redis.multi().set(`${this.#prefix}device:${key}`, JSON.stringify(record)).sadd(`${this.#prefix}devices`, key).exec()
+  async putDevice (record: DeviceRecord): Promise<boolean> {
+    const key = deviceKey(record.user, record.deviceId)
+    const index = `${this.#prefix}devices`
+    if (!await this.#redis.sismember(index, key) && await this.#redis.scard(index) >= this.#inventory.maxDevices) {
+      await this.listDevices() // drops expired records from the index
+      if (await this.#redis.scard(index) >= this.#inventory.maxDevices) return false
+    }
+    const json = JSON.stringify(record)
+    const write = this.#redis.multi()
+    if (expires(record)) write.set(`${this.#prefix}device:${key}`, json, 'EX', this.#inventory.retentionSeconds)
+    else write.set(`${this.#prefix}device:${key}`, json)
+    await write.sadd(index, key).exec()
+    return true
   }
 
   async listDevices (): Promise<DeviceRecord[]> {
     const ids = await this.#redis.smembers(`${this.#prefix}devices`)
     if (ids.length === 0) return []
     const values = await this.#redis.mget(ids.map(id => `${this.#prefix}device:${id}`))
+    const gone = ids.filter((_id, i) => !values[i])
+    if (gone.length > 0) await this.#redis.srem(`${this.#prefix}devices`, ...gone) // expired records leave the index too
     return values.flatMap(v => v ? [JSON.parse(v) as DeviceRecord] : [])
   }
 

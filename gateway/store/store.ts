@@ -1,3 +1,5 @@
+import { accountName } from '../../policies/identity.js'
+
 /** DeviceInformation from a Settings or Provision request (MS-ASCMD 2.2.3.56). */
 export interface DeviceInformation {
   model?: string | undefined
@@ -10,10 +12,16 @@ export interface DeviceInformation {
   mobileOperator?: string | undefined
 }
 
-/** What the gateway knows about one ActiveSync device (the device inventory). */
+/**
+ * What the gateway knows about one ActiveSync device of one mailbox (the device inventory), keyed by
+ * (account, DeviceId) as Exchange's allow lists are per mailbox: another user with the same DeviceId
+ * is another device. Written only for requests the upstream authenticated (and quarantined devices
+ * whose credentials were verified), so nobody unauthenticated can create or change one.
+ */
 export interface DeviceRecord extends DeviceInformation {
   deviceId: string
-  user?: string | undefined
+  /** The user as the device authenticated (`alice`, `CORP\\alice` or `alice@corp.example`). */
+  user: string
   deviceType?: string | undefined
   /** Admin decision: none yet, approved (lifts quarantine) or blocked (always). Quarantined = pending. */
   state: 'seen' | 'quarantined' | 'approved' | 'blocked'
@@ -28,8 +36,12 @@ export interface DeviceRecord extends DeviceInformation {
  */
 export interface Store {
   readonly kind: 'memory' | 'redis'
-  getDevice: (deviceId: string) => Promise<DeviceRecord | undefined>
-  putDevice: (record: DeviceRecord) => Promise<void>
+  getDevice: (user: string, deviceId: string) => Promise<DeviceRecord | undefined>
+  /**
+   * Creates or replaces a record; untouched records expire after the inventory's retention, except
+   * those an administrator decided on. False when the inventory is full and the record is new.
+   */
+  putDevice: (record: DeviceRecord) => Promise<boolean>
   listDevices: () => Promise<DeviceRecord[]>
   /** Plain keys for ENS (keys are namespaced by the caller; the Redis backend adds its prefix). */
   get: (key: string) => Promise<string | undefined>
@@ -50,7 +62,16 @@ export interface Store {
   close: () => Promise<void>
 }
 
-/** Device ids compare case-insensitively; the key is the lower-case form. */
-export function deviceKey (deviceId: string): string {
-  return deviceId.toLowerCase()
+/** How large the inventory may grow and how long an untouched record is kept. */
+export interface InventoryLimits { maxDevices: number, retentionSeconds: number }
+export const DEFAULT_INVENTORY: InventoryLimits = { maxDevices: 100_000, retentionSeconds: 90 * 86_400 }
+
+/** Accounts and device ids compare case-insensitively; the key is `account:deviceid`, lower-case. */
+export function deviceKey (user: string, deviceId: string): string {
+  return `${accountName(user).toLowerCase()}:${deviceId.toLowerCase()}`
+}
+
+/** Records an administrator decided on are kept until an administrator changes them. */
+export function expires (record: DeviceRecord): boolean {
+  return record.state !== 'approved' && record.state !== 'blocked'
 }

@@ -37,7 +37,7 @@ rules:
 `
 
 async function setup (t: TestContext, policy = BASE_POLICY, store?: Record<string, unknown>): Promise<Awaited<ReturnType<typeof startTestGateway>> & { exchange: ReturnType<typeof fakeExchange>, skype: SimServer, file: string }> {
-  const exchange = fakeExchange('exch', { pingHoldMs: 100 })
+  const exchange = fakeExchange('exch', { pingHoldMs: 100, users: { 'CORP\\alice': 'Secret-Pa55' } })
   const skype = fakeSkypeFrontEnd('fe')
   await Promise.all([exchange.listen(), skype.listen()])
   closeAfter(t, exchange, skype)
@@ -119,7 +119,7 @@ test('Settings DeviceInformation is remembered: a deviceModel rule applies to th
   // ... and so is every later request of that device, which does not carry it.
   const next = await send(eas(gateway.url, 'Sync', 'GALAXY7', 'SAMSUNGSMG930F'), { method: 'POST', body: 'x', headers })
   assert.match(libwbxml(next.body), /<Sync xmlns="AirSync:"><Status>129/)
-  assert.equal(exchange.received.length, 0)
+  assert.deepEqual(exchange.received.map(r => r.method), ['OPTIONS'], 'only the credential check reached Exchange')
   const devices = JSON.parse((await send(`${gateway.adminUrl}/api/devices`, { headers: { authorization: `Bearer ${ADMIN}` } })).body.toString()).devices
   assert.equal(devices[0].model, 'SM-G930F')
   assert.equal(devices[0].os, 'Android 8.0')
@@ -151,7 +151,7 @@ test('quarantine → the admin approves through the API → allowed; an admin bl
   assert.ok(pending[0].firstSeen)
   assert.equal((await send(`${gateway.adminUrl}/api/devices/NOKIA1/approve`, { method: 'POST', headers: auth })).status, 200)
   assert.equal((await send(eas(gateway.url, 'FolderSync', 'nokia1', 'Nokia'), { method: 'POST', body: 'x', headers })).status, 200)
-  assert.equal(exchange.received.length, 1, 'approved: it reaches Exchange (device ids compare case-insensitively)')
+  assert.deepEqual(exchange.received.map(r => r.method), ['OPTIONS', 'POST'], 'the quarantine checked the credentials (OPTIONS); approved, it reaches Exchange (device ids compare case-insensitively)')
   assert.equal((await send(`${gateway.adminUrl}/api/devices/NOKIA1/block`, { method: 'POST', headers: auth })).status, 200)
   const blocked = await send(eas(gateway.url, 'Sync', 'NOKIA1', 'Nokia'), { method: 'POST', body: 'x', headers })
   assert.match(libwbxml(blocked.body), /<Status>129<\/Status>/)
@@ -237,7 +237,7 @@ test('two gateways sharing one Redis see the same quarantine and approval at onc
   await send(`${b.gateway.adminUrl}/api/devices/NOKIA9/approve`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` } })
   assert.equal((await send(eas(a.gateway.url, 'FolderSync', 'NOKIA9', 'Nokia'), { method: 'POST', body: 'x', headers })).status, 200, 'approved on B, allowed on A')
   const keys = await client.keys('pc-test:*')
-  assert.ok(keys.includes('pc-test:device:nokia9'))
+  assert.ok(keys.includes('pc-test:device:alice:nokia9'), 'one record per (account, DeviceId)')
   const dump = JSON.stringify(await Promise.all(keys.map(async (k): Promise<unknown> => await client.type(k) === 'string' ? await client.get(k) : await client.smembers(k))))
   assert.ok(!dump.includes('Secret-Pa55') && !dump.includes(BASIC.slice(6)), 'no credential in Redis')
   assert.equal((await send(`${a.gateway.adminUrl}/readyz`)).status, 200)
