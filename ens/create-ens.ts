@@ -8,7 +8,7 @@ import { parseAuthorization } from '../gateway/protocols/authorization.js'
 import type { ClientIdentity } from '../policies/identity.js'
 import type { Logger } from '../gateway/observability/log.js'
 import type { Metrics } from '../gateway/observability/metrics.js'
-import type { Store } from '../gateway/store/store.js'
+import { StoreUnavailableError, type Store } from '../gateway/store/store.js'
 import type { UpstreamPool } from '../gateway/upstream/pool.js'
 import { parseMasterKey } from './crypto.js'
 import { ApnsProvider } from './push/apns.js'
@@ -55,6 +55,7 @@ export async function createEns (config: LoadedConfig, store: Store, pools: Read
   // The logger of this app never prints URLs: the notify URL carries the encrypted credentials.
   const app = Fastify({ loggerInstance: log.child({ listener: 'ens' }, { level: 'warn' }), bodyLimit: 65_536 })
   app.setErrorHandler((err: Error & { statusCode?: number, code?: string }, _req, reply) => {
+    if (err instanceof StoreUnavailableError) return reply.code(503).header('retry-after', '30').send({ error: 'temporarily unavailable, try again later' })
     const status = err.statusCode ?? 500
     if (status >= 500) log.error({ code: err.code, message: err.message }, 'ENS request failed')
     return reply.code(status).send({ error: status >= 500 ? 'internal error' : err.message })

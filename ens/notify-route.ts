@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Logger } from '../gateway/observability/log.js'
+import { StoreUnavailableError } from '../gateway/store/store.js'
 import { NotificationParseError, parseSendNotification, sendNotificationResult } from './send-notification.js'
 import type { EnsService, Subscription } from './service.js'
 
@@ -45,6 +46,8 @@ export function handleNotify (req: IncomingMessage, res: ServerResponse, service
 }
 
 function failed (res: ServerResponse, log: Logger, err: Error & { code?: string }): void {
+  // The store is down: Exchange keeps the notification and delivers it again later.
+  if (err instanceof StoreUnavailableError) return reply(res, 503, JSON.stringify({ error: 'temporarily unavailable' }), 'application/json', { 'retry-after': '30' })
   log.error({ code: err.code, message: err.message }, 'ENS request failed')
   reply(res, 500, JSON.stringify({ error: 'internal error' }), 'application/json')
 }

@@ -23,7 +23,18 @@ commands:
 /** Entry point of the `portcullis` command. Exit codes: 0 fine, 1 invalid input, 2 usage. */
 async function main (argv: string[]): Promise<number> {
   const [command, ...rest] = argv
-  const { values } = parseArgs({
+  let parsed
+  try {
+    parsed = parseOptions(rest)
+  } catch (err) {
+    process.stderr.write(`portcullis: ${(err as Error).message} (see portcullis --help)\n`)
+    return 1
+  }
+  return run(command, parsed.values)
+}
+
+function parseOptions (rest: string[]) {
+  return parseArgs({
     args: rest,
     options: {
       config: { type: 'string', short: 'c' },
@@ -46,6 +57,9 @@ async function main (argv: string[]): Promise<number> {
     },
     strict: true
   })
+}
+
+async function run (command: string | undefined, values: ReturnType<typeof parseOptions>['values']): Promise<number> {
   const configFile = values.config ?? process.env.PORTCULLIS_CONFIG ?? 'config.yaml'
   switch (command) {
     case 'check':
@@ -104,13 +118,24 @@ async function start (file: string): Promise<number> {
   }
   const log = createLogger(config.log.level)
   for (const warning of configWarnings(config)) log.warn(warning)
-  const gateway = await startGateway(config, log)
+  let gateway
+  try {
+    gateway = await startGateway(config, log)
+  } catch (err) {
+    // A port in use, an address that is not this host's, a file that vanished since the check: one line.
+    const e = err as NodeJS.ErrnoException & { address?: string, port?: number }
+    const where = e.address !== undefined ? ` ${e.address}:${e.port ?? ''}` : ''
+    process.stderr.write(`portcullis: cannot start: ${e.code ? `${e.code}${where}: ` : ''}${e.message.split('\n')[0]}\n`)
+    log.flush()
+    return 1
+  }
   process.on('SIGHUP', () => gateway.reloadPolicies('SIGHUP'))
   await stopOnSignal(gateway)
   return 0
 }
 
 main(process.argv.slice(2)).then(code => { process.exitCode = code }, err => {
-  process.stderr.write(`portcullis: ${(err as Error).stack ?? String(err)}\n`)
+  // One line for the admin; the stack only when asked for (PORTCULLIS_DEBUG=1).
+  process.stderr.write(`portcullis: ${process.env.PORTCULLIS_DEBUG ? (err as Error).stack : (err as Error).message}\n`)
   process.exitCode = 1
 })

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { ConfigError, locate, type Problem } from '../gateway/config/problems.js'
-import { parseYaml, schemaProblems } from '../gateway/config/yaml.js'
+import { documentValue, parseYaml, schemaProblems } from '../gateway/config/yaml.js'
 import { CompiledPolicy, compileMatch } from './compile.js'
 import { PatternError } from './matchers.js'
 import { policyFileSchema, ruleSchema, type Rule } from './schema.js'
@@ -33,7 +33,7 @@ export function loadPolicy (file: string): LoadedPolicy {
 
 function readTopDefault (file: string): 'allow' | 'block' | 'quarantine' | undefined {
   const { doc } = parseYaml(readFileSync(file, 'utf8'), file)
-  return policyFileSchema.parse(doc.toJS() ?? {}).default
+  return policyFileSchema.parse(documentValue(doc, file, [])).default
 }
 
 function collect (file: string, stack: string[], problems: Problem[], files: string[]): Array<{ rule: Rule, file: string }> {
@@ -54,7 +54,9 @@ function collect (file: string, stack: string[], problems: Problem[], files: str
     problems.push(...syntax)
     return []
   }
-  const parsed = policyFileSchema.safeParse(doc.toJS() ?? {})
+  const value = documentValue(doc, file, problems)
+  if (value === undefined) return []
+  const parsed = policyFileSchema.safeParse(value)
   if (!parsed.success) {
     problems.push(...schemaProblems(parsed.error.issues, doc, lines, file))
     return []

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { configSchema, SERVICE_NAMES, type Config } from './schema.js'
-import { ConfigError, locate, pathText } from './problems.js'
-import { parseYaml, schemaProblems } from './yaml.js'
+import { fileProblems } from './files.js'
+import { ConfigError, locate, pathText, type Problem } from './problems.js'
+import { documentValue, parseYaml, schemaProblems } from './yaml.js'
 import { loadPolicy } from '../../policies/load.js'
 
 /** A validated configuration with every relative file path resolved against the config's folder. */
@@ -39,12 +40,17 @@ export function configWarnings (config: Config): string[] {
 export function parseConfig (text: string, file: string): LoadedConfig {
   const { doc, lines, problems } = parseYaml(text, file)
   if (problems.length > 0) throw new ConfigError(problems)
-  const result = configSchema.safeParse(doc.toJS() ?? {})
+  const value = documentValue(doc, file, problems)
+  if (problems.length > 0) throw new ConfigError(problems)
+  const result = configSchema.safeParse(value)
   if (!result.success) throw new ConfigError(schemaProblems(result.error.issues, doc, lines, file))
   const config = result.data
-  const crossProblems = crossCheck(config).map(([path, message]) => ({ file, ...locate(doc, lines, path), path: pathText(path), message }))
+  const positioned = (found: Array<[PropertyKey[], string]>): Problem[] => found.map(([path, message]) => ({ file, ...locate(doc, lines, path), path: pathText(path), message }))
+  const crossProblems = positioned(crossCheck(config))
   if (crossProblems.length > 0) throw new ConfigError(crossProblems)
   const loaded = resolvePaths({ ...config, source: file }, dirname(resolve(file)))
+  const missing = positioned(fileProblems(loaded))
+  if (missing.length > 0) throw new ConfigError(missing)
   if (loaded.policies) loadPolicy(loaded.policies) // throws ConfigError naming the policy file's lines
   return loaded
 }

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net'
 import { z } from 'zod'
 
 // The schema of config.yaml (design.md, "config.yaml"). Keys are camelCase and identical to the
@@ -9,6 +10,15 @@ const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environ
 const httpOrigin = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
 const positiveMs = z.number().int().positive()
 
+/** An IPv4 or IPv6 address, or a CIDR range of either. */
+const cidr = z.string().refine(value => {
+  const [addr = '', bits, extra] = value.split('/')
+  const family = isIP(addr)
+  if (family === 0 || extra !== undefined) return false
+  if (bits === undefined) return true
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128)
+}, 'must be an IP address or CIDR range (10.0.0.0/8, 2001:db8::/32)')
+
 const tlsListen = z.strictObject({ cert: z.string().min(1), key: z.string().min(1) })
 
 const listen = z.strictObject({
@@ -16,11 +26,11 @@ const listen = z.strictObject({
   port: port.default(8443),
   tls: tlsListen.optional(),
   /** Peers (CIDRs) whose X-Forwarded-For is kept and appended to; everyone else's is replaced. */
-  trustedProxies: z.array(z.string()).default([]),
+  trustedProxies: z.array(cidr).default([]),
   /** Largest request head (Node's maxHeaderSize); larger heads get 431. */
   maxHeaderBytes: z.number().int().min(1024).max(1048576).default(16384),
   /** Time to receive a whole request (slow mobile uploads need minutes). */
-  requestTimeoutMs: z.number().int().min(0).default(900_000),
+  requestTimeoutMs: z.number().int().refine(ms => ms === 0 || ms >= 1000, 'must be 0 (no limit) or at least 1000').default(900_000),
   /** How long SIGTERM waits for ordinary requests before it closes what is left. */
   shutdownGraceMs: z.number().int().min(0).default(10_000)
 })
@@ -35,6 +45,12 @@ const store = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('memory') }),
   z.strictObject({
     type: z.literal('redis'),
+    /**
+     * Admission while the store is unreachable: `closed` answers 503 with Retry-After in the
+     * protocol's form (an admin block or a pending quarantine cannot be read, so nothing is let
+     * through on a guess); `open` forwards on the policy's rules alone, without per-device decisions.
+     */
+    onUnavailable: z.enum(['open', 'closed']).default('closed'),
     redis: z.strictObject({
       url: z.url({ protocol: /^rediss?$/ }),
       keyPrefix: z.string().default('portcullis:'),

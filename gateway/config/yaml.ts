@@ -28,3 +28,18 @@ export function schemaProblems (issues: z.core.$ZodIssue[], doc: Document, lines
   }
   return problems
 }
+
+/**
+ * The document's value. Turning a document into values can fail on input that parsed: more alias
+ * references than the yaml library allows (100, its guard against alias bombs) throws. That becomes a
+ * problem at the document's start instead of an exception.
+ */
+export function documentValue (doc: Document, file: string, problems: Problem[]): unknown {
+  try {
+    return doc.toJS() ?? {}
+  } catch (err) {
+    const message = /alias/i.test((err as Error).message) ? 'more than 100 alias references (YAML anchors used too often)' : (err as Error).message
+    problems.push({ file, line: 1, col: 1, path: '', message })
+    return undefined
+  }
+}

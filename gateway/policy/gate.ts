@@ -5,6 +5,7 @@ import { blockedBody } from '../protocols/activesync-blocked.js'
 import { supportsCommonStatus } from '../protocols/activesync-request.js'
 import { answer } from '../proxy/answers.js'
 import type { ProxyContext } from '../proxy/context.js'
+import { StoreHealth } from '../store/store-health.js'
 import type { DeviceRecord, Store } from '../store/store.js'
 import type { ClientIdentity, Decision } from '../../policies/identity.js'
 import type { Identified } from './identify.js'
@@ -15,6 +16,9 @@ const TOUCH_EVERY_MS = 60_000
 /** A quarantined device whose credentials did not verify is not asked about again for this long. */
 const VERIFY_AGAIN_MS = 60_000
 const MAX_PENDING_VERIFICATIONS = 10_000
+
+/** What a client is told to wait when the store is down (it comes back within seconds in a failover). */
+const STORE_RETRY_AFTER_SECONDS = 30
 
 /** Schemes whose credentials the upstream checks on every request (NTLM/Negotiate authenticate a connection instead). */
 const PER_REQUEST_SCHEMES = new Set(['basic', 'bearer'])
@@ -41,16 +45,20 @@ export class PolicyGate {
   readonly #metrics: Metrics
   readonly #log: Logger
   readonly #checkCredentials: CredentialCheck
+  readonly #storeHealth: StoreHealth
+  readonly #onStoreUnavailable: 'open' | 'closed'
   /** (user, device) → when its credentials last failed to verify. */
   readonly #unverified = new Map<string, number>()
   #fullWarned = false
 
-  constructor (policies: PolicyHolder, store: Store, metrics: Metrics, log: Logger, checkCredentials: CredentialCheck) {
+  constructor (policies: PolicyHolder, store: Store, metrics: Metrics, log: Logger, checkCredentials: CredentialCheck, onStoreUnavailable: 'open' | 'closed' = 'closed') {
     this.#policies = policies
     this.#store = store
     this.#metrics = metrics
     this.#log = log
     this.#checkCredentials = checkCredentials
+    this.#storeHealth = new StoreHealth(log)
+    this.#onStoreUnavailable = onStoreUnavailable
   }
 
   /** Whether a rule of the policy in force reads `field`. */
@@ -68,7 +76,20 @@ export class PolicyGate {
   async admit (ctx: ProxyContext, who: Identified): Promise<boolean> {
     const { identity } = who
     const { deviceId, user } = identity
-    const record = deviceId && user ? await this.#store.getDevice(user, deviceId) : undefined
+    let record: DeviceRecord | undefined
+    try {
+      record = deviceId && user ? await this.#store.getDevice(user, deviceId) : undefined
+      this.#storeHealth.succeeded()
+    } catch (err) {
+      // The one place a store failure is decided: closed answers 503 + Retry-After in the protocol's
+      // form (never a 500); open goes on with the rules alone.
+      this.#storeHealth.failed(err)
+      if (this.#onStoreUnavailable === 'closed') {
+        ctx.note = 'store unavailable'
+        answer(ctx.res, 503, ctx.service, 'Service temporarily unavailable, please retry', { 'retry-after': String(STORE_RETRY_AFTER_SECONDS) })
+        return false
+      }
+    }
     identity.deviceModel ??= record?.model
     identity.deviceOS ??= record?.os
     let decision = this.#decide(identity, who.otherUserAgent)
@@ -84,8 +105,8 @@ export class PolicyGate {
     // Never forwarded, so the upstream's answer cannot prove who this is: ask it. A quarantined device
     // enters the queue, and a blocked one's DeviceInformation is remembered for its later requests.
     const queue = decision.action === 'quarantine' && record?.state !== 'quarantined'
-    if ((queue || who.deviceInformation) && deviceId && user && ctx.upstream) {
-      await this.#remember(ctx.upstream, ctx.req.headers.authorization, user, deviceId, record, who, queue ? decision.rule : undefined)
+    if ((queue || who.deviceInformation) && deviceId && user && ctx.upstream && !this.#storeHealth.down) {
+      await this.#remember(ctx.upstream, ctx.req.headers.authorization, user, deviceId, record, who, queue ? decision.rule : undefined).catch(err => { this.#storeHealth.failed(err) })
     }
     answerBlocked(ctx.res, ctx.service, who, decision)
     return false
@@ -96,9 +117,7 @@ export class PolicyGate {
     if (status < 200 || status >= 300) return
     const stale = !record || Date.now() - Date.parse(record.lastSeen) > TOUCH_EVERY_MS
     if (!stale && !who.deviceInformation) return
-    this.#put(this.#record(user, deviceId, record, who, record?.state ?? 'seen', record?.rule)).catch(err => {
-      this.#log.warn({ code: (err as { code?: string }).code, message: (err as Error).message }, 'device inventory write failed')
-    })
+    this.#put(this.#record(user, deviceId, record, who, record?.state ?? 'seen', record?.rule)).catch(err => { this.#storeHealth.failed(err) })
   }
 
   /**

@@ -1,4 +1,5 @@
 import { watch, type FSWatcher } from 'node:fs'
+import { basename, dirname } from 'node:path'
 import { ConfigError, formatProblem } from '../config/problems.js'
 import type { Logger } from '../observability/log.js'
 import type { Metrics } from '../observability/metrics.js'
@@ -39,19 +40,31 @@ export class PolicyHolder {
       this.#log.info({ trigger, rules: loaded.policy.rules.length, file: this.#file }, 'policy reloaded')
       return { ok: true, rules: loaded.policy.rules.length }
     } catch (err) {
-      if (!(err instanceof ConfigError)) throw err
-      const problems = err.problems.map(formatProblem)
+      // No failure of a reload escapes (it may run from a timer or a signal handler): each one is a
+      // positioned problem, and the previous policy stays in force.
+      const problems = err instanceof ConfigError ? err.problems.map(formatProblem) : [`${this.#file}:1:1: ${(err as Error).message}`]
       this.#metrics.policyReloads.inc({ result: 'failure' })
       for (const problem of problems) this.#log.error({ trigger, problem }, 'policy reload failed; the previous policy stays in force')
       return { ok: false, problems }
     }
   }
 
-  /** Watches every file of the policy; editors replace files, so the watch is renewed after each reload. */
+  /**
+   * Watches the folders of the policy's files, not the files: an editor's atomic save renames a new
+   * file over the old one, and a watch on the old file would never fire again.
+   */
   #watch (files: string[]): void {
     for (const w of this.#watchers) w.close()
-    this.#watchers = files.map(file => {
-      const watcher = watch(file, { persistent: false }, () => this.#scheduleReload())
+    const byFolder = new Map<string, Set<string>>()
+    for (const file of files) {
+      const names = byFolder.get(dirname(file)) ?? new Set<string>()
+      names.add(basename(file))
+      byFolder.set(dirname(file), names)
+    }
+    this.#watchers = [...byFolder].map(([folder, names]) => {
+      const watcher = watch(folder, { persistent: false }, (_event, name) => {
+        if (name === null || names.has(String(name))) this.#scheduleReload()
+      })
       watcher.on('error', () => this.#scheduleReload())
       return watcher
     })

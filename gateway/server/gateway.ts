@@ -38,7 +38,7 @@ export async function startGateway (config: LoadedConfig, log: Logger): Promise<
 
   const store = createStore(config)
   const policies = config.policies ? new PolicyHolder(config.policies, log, metrics) : undefined
-  const gate = policies ? new PolicyGate(policies, store, metrics, log, credentialChecker(pools, publicHost)) : undefined
+  const gate = policies ? new PolicyGate(policies, store, metrics, log, credentialChecker(pools, publicHost), config.store.type === 'redis' ? config.store.onUnavailable : 'open') : undefined
   const reloadPolicies = (trigger: string): ReloadResult => policies ? policies.reload(trigger) : { ok: false, problems: ['no policies file configured'] }
   // Loaded only when enabled: ews-javascript-api and its dependencies are about 700 modules.
   const ens = config.ens.enabled ? await (await import('../../ens/create-ens.js')).createEns(config, store, pools, metrics, log, gate) : undefined
@@ -47,8 +47,19 @@ export async function startGateway (config: LoadedConfig, log: Logger): Promise<
   let ready = false
   const admin = createAdminServer({ metrics, log, pools, store, reloadPolicies, ...(ens ? { rotateEnsKey: (userId: string, options: { revoke: boolean }) => ens.service.rotateKey(userId, options) } : {}), token: config.admin.tokenEnv ? process.env[config.admin.tokenEnv] : undefined, ready: async () => ready && await store.ping().then(() => true, () => false) })
 
-  await listen(main, config.listen.port, config.listen.host)
-  await admin.listen({ port: config.admin.port, host: config.admin.host })
+  try {
+    await listen(main, config.listen.port, config.listen.host)
+    await admin.listen({ port: config.admin.port, host: config.admin.host })
+  } catch (err) {
+    // Nothing may keep the process alive after a failed start (a port in use, say).
+    main.close()
+    await admin.close().catch(() => {})
+    await Promise.all([...pools.values()].map(pool => pool.destroy()))
+    policies?.close()
+    await ens?.close()
+    await store.close()
+    throw err
+  }
   for (const checker of checkers) checker.start()
   ready = true
   const scheme = config.listen.tls ? 'https' : 'http'

@@ -15,7 +15,8 @@ export function createMainServer (config: LoadedConfig, handler: (req: IncomingM
   const options: ServerOptions = {
     maxHeaderSize: config.listen.maxHeaderBytes,
     requestTimeout: config.listen.requestTimeoutMs,
-    headersTimeout: 60_000,
+    // Node requires headersTimeout <= requestTimeout (0: no request deadline).
+    headersTimeout: config.listen.requestTimeoutMs === 0 ? 60_000 : Math.min(60_000, config.listen.requestTimeoutMs),
     keepAliveTimeout: 30_000,
     requireHostHeader: true,
     joinDuplicateHeaders: false

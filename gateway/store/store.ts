@@ -62,6 +62,11 @@ export interface Store {
   close: () => Promise<void>
 }
 
+/** The store did not answer (Redis down or unreachable): one error for every way that happens. */
+export class StoreUnavailableError extends Error {
+  readonly code = 'GW_STORE_UNAVAILABLE'
+}
+
 /** How large the inventory may grow and how long an untouched record is kept. */
 export interface InventoryLimits { maxDevices: number, retentionSeconds: number }
 export const DEFAULT_INVENTORY: InventoryLimits = { maxDevices: 100_000, retentionSeconds: 90 * 86_400 }

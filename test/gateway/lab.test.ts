@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
 import { test } from 'node:test'
 import { decodeWbxml, findText } from '../../gateway/protocols/wbxml/codec.js'
 import { spawnCli } from '../helpers/cli.js'
@@ -10,7 +11,7 @@ test('portcullis lab: simulated Exchange and Skype behind the gateway, the broke
   const { child, output } = await spawnCli(['lab', '--port', String(port), '--admin-port', String(adminPort)], 'Ctrl-C stops the lab.', { PORTCULLIS_ADMIN_TOKEN: 'lab-test' })
   t.after(() => { child.kill('SIGKILL') })
   const g = `http://127.0.0.1:${port}`
-  assert.match(output(), /curl -si -X OPTIONS/)
+  assert.match(output(), /curl -si -A '[^']+' -X OPTIONS/)
   const options = await send(`${g}/Microsoft-Server-ActiveSync`, { method: 'OPTIONS', headers: { authorization: 'Basic YWxpY2U6c2VjcmV0' } })
   assert.equal(options.status, 200)
   assert.match(String(options.headers['ms-asprotocolversions']), /14\.1/)
@@ -41,4 +42,48 @@ test('portcullis lab: simulated Exchange and Skype behind the gateway, the broke
   const exited = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)))
   child.kill('SIGINT')
   assert.equal(await exited, 0)
+})
+
+test('every command the lab prints works as printed', { timeout: 120_000 }, async t => {
+  const [port, adminPort] = [await freePort(), await freePort()]
+  const { child, output } = await spawnCli(['lab', '--port', String(port), '--admin-port', String(adminPort)], 'Ctrl-C stops the lab.', { PORTCULLIS_ADMIN_TOKEN: 'lab-test', PORTCULLIS_LAB_PING_HOLD_MS: '500' })
+  t.after(() => { child.kill('SIGKILL') })
+  // The printed commands: lines starting with curl or for, with their continuation lines.
+  const commands: string[] = []
+  let current = ''
+  for (const line of output().split('\n')) {
+    if (current) {
+      current += '\n' + line
+      if (!line.trimEnd().endsWith('\\')) { commands.push(current); current = '' }
+    } else if (/^ {2}(curl|for) /.test(line)) {
+      if (line.trimEnd().endsWith('\\')) current = line
+      else commands.push(line)
+    }
+  }
+  // What each command must show, by a piece of it.
+  const expected: Array<[string, RegExp]> = [
+    ['-X OPTIONS -u', /^HTTP\/1\.1 200/],
+    ['-X OPTIONS ', /^HTTP\/1\.1 401/],
+    ['DeviceId=LAB1&DeviceType=iPhone\' | od', /^ 03 01 6a 00/],
+    ['Outlook-iOS-Android', / 31 32 39 /], // "129"
+    ['Cmd=Ping', /^HTTP\/1\.1 200/],
+    ['/EWS/Exchange.asmx', /^HTTP\/1\.1 200/],
+    ['autodiscover.xml', /^HTTP\/1\.1 200/],
+    ['for i in', /^(401\n){6}$/],
+    ['/ucwa/oauth/', /"_links"|"id"|applications/],
+    ['/subscribe', /"subscriptionId"/],
+    ['/deliver', /"answer": ?"OK"/],
+    ['/pushes', /Quarterly numbers/],
+    ['/api/upstreams', /"upstreams"/],
+    ['grep portcullis_upstream', /portcullis_upstream_server_up/],
+    ['/owa/', /^HTTP\/1\.1 404/]
+  ]
+  assert.equal(commands.length, expected.length, commands.join('\n'))
+  for (const command of commands) {
+    const match = expected.find(([piece]) => command.includes(piece))
+    assert.ok(match, `no expectation for ${command}`)
+    const result = spawnSync('bash', ['-o', 'pipefail', '-c', command], { encoding: 'utf8', timeout: 20_000 })
+    assert.equal(result.status, 0, `${command}\n${result.stderr}`)
+    assert.match(result.stdout, match[1], command)
+  }
 })
