@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import type { ServerResponse } from 'node:http'
 import type { Logger } from '../observability/log.js'
 import type { Metrics } from '../observability/metrics.js'
@@ -47,7 +48,7 @@ export class PolicyGate {
   readonly #checkCredentials: CredentialCheck
   readonly #storeHealth: StoreHealth
   readonly #onStoreUnavailable: 'open' | 'closed'
-  /** (user, device) → when its credentials last failed to verify. */
+  /** Credentials (their hash) → when they last failed to verify. */
   readonly #unverified = new Map<string, number>()
   #fullWarned = false
 
@@ -126,7 +127,8 @@ export class PolicyGate {
    */
   async #remember (upstream: string, authorization: string | undefined, user: string, deviceId: string, record: DeviceRecord | undefined, who: Identified, quarantineRule: string | undefined): Promise<void> {
     if (!authorization || !PER_REQUEST_SCHEMES.has(who.authorization.scheme)) return
-    const key = `${user.toLowerCase()}\n${deviceId.toLowerCase()}`
+    // Keyed by the credentials (hashed, never kept): a wrong password must not delay the right one.
+    const key = createHash('sha256').update(authorization).digest('base64')
     const failedAt = this.#unverified.get(key)
     if (failedAt !== undefined && Date.now() - failedAt < VERIFY_AGAIN_MS) return
     if (!await this.#checkCredentials(upstream, authorization)) {

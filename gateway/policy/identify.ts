@@ -97,7 +97,7 @@ function checkFields (identity: ClientIdentity, result: Identified): void {
     const value = identity[field]
     if (value !== undefined && value.length > max) throw new IdentityError(`${field} longer than ${max} characters`)
   }
-  const values = [identity.userAgent, identity.user, identity.deviceId, identity.deviceType, identity.command, result.otherUserAgent, ...Object.values(result.deviceInformation ?? {})]
+  const values = [identity.userAgent, identity.user, identity.deviceId, identity.deviceType, identity.command, result.otherUserAgent, result.activesync?.user, ...Object.values(result.deviceInformation ?? {})]
   for (const value of values) if (value !== undefined && CONTROL.test(value)) throw new IdentityError('control characters in an identity field')
 }
 

@@ -63,8 +63,11 @@ export interface WbxmlLimits {
   maxDocumentBytes: number
 }
 
-/** Enough for any Settings or Provision request (DeviceInformation fields are tens of bytes). */
-export const WBXML_LIMITS: WbxmlLimits = { maxDepth: 32, maxElementBytes: 4096, maxDocumentBytes: 65_536 }
+/**
+ * Enough for any Settings or Provision request: DeviceInformation fields are tens of bytes, an
+ * out-of-office message (Settings Oof) a few KB. 64 KB of input can hold 512 M characters otherwise.
+ */
+export const WBXML_LIMITS: WbxmlLimits = { maxDepth: 32, maxElementBytes: 65_536, maxDocumentBytes: 524_288 }
 
 /**
  * Decodes an ActiveSync WBXML document. Bounded: nesting depth, the decoded size of every element and
