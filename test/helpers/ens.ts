@@ -36,7 +36,7 @@ export async function exchangeServer (t: TestContext, user: EnsUser, name: strin
 }
 
 /** A gateway with ENS on `servers` (the Exchange pool) and APNs; the admin API token is `ens-admin-token`. */
-export async function ensGateway (t: TestContext, servers: string[], extra: { tls?: Record<string, unknown>, apns: Awaited<ReturnType<typeof fakeApns>>, ens?: Record<string, unknown>, store?: Record<string, unknown> }): Promise<Awaited<ReturnType<typeof startTestGateway>>> {
+export async function ensGateway (t: TestContext, servers: string[], extra: { tls?: Record<string, unknown>, apns: Awaited<ReturnType<typeof fakeApns>>, ens?: Record<string, unknown>, store?: Record<string, unknown>, policies?: string }): Promise<Awaited<ReturnType<typeof startTestGateway>>> {
   const port = await freePort()
   return startTestGateway(t, {
     listen: { host: '127.0.0.1', port },
@@ -45,6 +45,7 @@ export async function ensGateway (t: TestContext, servers: string[], extra: { tl
     upstreams: { exchange: { servers, ...(extra.tls ? { tls: extra.tls } : {}) } },
     services: {},
     ...(extra.store ? { store: extra.store } : {}),
+    ...(extra.policies ? { policies: extra.policies } : {}),
     ens: {
       enabled: true,
       ews: { upstream: 'exchange' },
