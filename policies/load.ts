@@ -54,7 +54,7 @@ function collect (file: string, stack: string[], problems: Problem[], files: str
     problems.push(...syntax)
     return []
   }
-  const value = documentValue(doc, file, problems)
+  const value = documentValue(doc, file, problems, lines)
   if (value === undefined) return []
   const parsed = policyFileSchema.safeParse(value)
   if (!parsed.success) {

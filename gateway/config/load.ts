@@ -40,7 +40,7 @@ export function configWarnings (config: Config): string[] {
 export function parseConfig (text: string, file: string): LoadedConfig {
   const { doc, lines, problems } = parseYaml(text, file)
   if (problems.length > 0) throw new ConfigError(problems)
-  const value = documentValue(doc, file, problems)
+  const value = documentValue(doc, file, problems, lines)
   if (problems.length > 0) throw new ConfigError(problems)
   const result = configSchema.safeParse(value)
   if (!result.success) throw new ConfigError(schemaProblems(result.error.issues, doc, lines, file))

@@ -1,4 +1,4 @@
-import { LineCounter, parseDocument, type Document } from 'yaml'
+import { isCollection, LineCounter, parseDocument, visit, type Document } from 'yaml'
 import type { z } from 'zod'
 import { locate, pathText, type Problem } from './problems.js'
 
@@ -34,7 +34,19 @@ export function schemaProblems (issues: z.core.$ZodIssue[], doc: Document, lines
  * references than the yaml library allows (100, its guard against alias bombs) throws. That becomes a
  * problem at the document's start instead of an exception.
  */
-export function documentValue (doc: Document, file: string, problems: Problem[]): unknown {
+export function documentValue (doc: Document, file: string, problems: Problem[], lines?: LineCounter): unknown {
+  // A mapping key that is itself a mapping or a list has no meaning here (the yaml library would
+  // stringify it with a process warning): refused with its position.
+  let collectionKey = false
+  visit(doc, {
+    Pair (_key, pair) {
+      if (collectionKey || !isCollection(pair.key)) return
+      collectionKey = true
+      const pos = lines && pair.key.range ? lines.linePos(pair.key.range[0]) : { line: 1, col: 1 }
+      problems.push({ file, line: pos.line, col: pos.col, path: '', message: 'a mapping key must be a plain value, not a mapping or a list' })
+    }
+  })
+  if (collectionKey) return undefined
   try {
     return doc.toJS() ?? {}
   } catch (err) {

@@ -15,6 +15,15 @@ const MAX_HEAD_BYTES = 65_536
 const MAX_CHUNK_LINE = 4096
 const CRLF = 0x0a
 
+/** RFC 9110 §5.1 field-name (token) and §5.5 field-value characters (VCHAR, obs-text, SP, HTAB). */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/
+const TRAILER_LINE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*$/
+/** Framing belongs in the head: a trailer that names it is refused, as llhttp does. */
+const FRAMING_TRAILER = /^(content-length|transfer-encoding):/i
+/** chunk-size [ chunk-ext ] (RFC 9112 §7.1.1), without the optional whitespace that parsers disagree on. */
+const CHUNK_SIZE_LINE = /^([0-9a-fA-F]{1,12})(?:;[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:=(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|"(?:[\t\x20\x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t\x20-\x7e\x80-\xff])*"))?)*$/
+
 type State = 'head' | 'length' | 'chunk-size' | 'chunk-data' | 'chunk-end' | 'trailers' | 'until-close' | 'done'
 
 /**
@@ -112,6 +121,8 @@ export class ResponseParser {
     if (!text.startsWith('HTTP/1.') || (minor !== 48 && minor !== 49) || text.charCodeAt(8) !== 32 || !/^[1-9]\d\d$/.test(code) || (text.length > 12 && text.charCodeAt(12) !== 32)) {
       throw new ResponseParseError('bad status line')
     }
+    const firstEnd = text.indexOf('\r\n')
+    if (!FIELD_VALUE.test(text.slice(13, firstEnd === -1 ? text.length : firstEnd))) throw new ResponseParseError('bad reason phrase')
     const headers: string[] = []
     let length: number | undefined
     let chunked = false
@@ -125,12 +136,18 @@ export class ResponseParser {
       const colon = line.indexOf(':')
       if (colon <= 0) throw new ResponseParseError('bad header line')
       const name = line.slice(0, colon)
-      if (name.includes(' ') || name.includes('\t')) throw new ResponseParseError('bad header name') // also refuses obs-fold
-      const value = line.slice(colon + 1).trim()
+      // Only what every client's parser reads the same way (fuzzed against llhttp): a token for the name
+      // (also refuses obs-fold), no control characters but HTAB in the value, so no bare CR or LF.
+      if (!TOKEN.test(name)) throw new ResponseParseError('bad header name')
+      const raw = line.slice(colon + 1)
+      if (!FIELD_VALUE.test(raw)) throw new ResponseParseError('bad header value')
+      const value = raw.trim()
       headers.push(name, value)
       switch (name.length === 10 || name.length === 14 || name.length === 17 ? name.toLowerCase() : '') {
         case 'content-length': {
-          if (!/^\d{1,15}$/.test(value) || (length !== undefined && length !== Number(value))) throw new ResponseParseError('bad Content-Length')
+          // A second Content-Length is refused even with the same value: llhttp, which reads our answers
+          // on the client side, refuses it too, and two parsers must never disagree on framing.
+          if (!/^\d{1,15}$/.test(value) || length !== undefined) throw new ResponseParseError('bad Content-Length')
           length = Number(value)
           break
         }
@@ -184,15 +201,18 @@ export class ResponseParser {
       this.#line += piece
       return data.length
     }
-    const line = (this.#line + piece).replace(/\r?\n$/, '')
+    const whole = this.#line + piece
     this.#line = ''
+    if (!whole.endsWith('\r\n')) throw new ResponseParseError('chunk line not ended by CRLF')
+    const line = whole.slice(0, -2)
     if (this.#state === 'chunk-end') {
       if (line !== '') throw new ResponseParseError('missing CRLF after chunk')
       this.#state = 'chunk-size'
     } else if (this.#state === 'trailers') {
       if (line === '') this.#end() // trailers themselves are dropped, as hop-by-hop proxies may
+      else if (!TRAILER_LINE.test(line) || FRAMING_TRAILER.test(line)) throw new ResponseParseError('bad trailer line')
     } else {
-      const size = /^([0-9a-fA-F]{1,12})[ \t]*(;.*)?$/.exec(line)
+      const size = CHUNK_SIZE_LINE.exec(line)
       if (!size) throw new ResponseParseError('bad chunk size')
       this.#remaining = parseInt(size[1] as string, 16)
       this.#state = this.#remaining === 0 ? 'trailers' : 'chunk-data'
