@@ -8,6 +8,9 @@ import type { MatchSpec, Rule } from './schema.js'
 interface Prepared {
   id: ClientIdentity
   lower: Partial<Record<typeof SIMPLE_FIELDS[number], string>>
+  /** The account name of the user, as given and lower-case (computed once, when a rule reads `user`). */
+  account?: string
+  accountLower?: string
 }
 
 type Matcher = (p: Prepared) => boolean
@@ -92,6 +95,10 @@ function prepare (id: ClientIdentity, fields: ReadonlyArray<typeof SIMPLE_FIELDS
     const value = normalize(id[field])
     if (value !== undefined) prepared.lower[field] = value
   }
+  if (id.user !== undefined && prepared.lower.user !== undefined) {
+    prepared.account = accountName(id.user)
+    prepared.accountLower = accountName(prepared.lower.user)
+  }
   return prepared
 }
 
@@ -115,26 +122,32 @@ const MAX_KEY_LENGTH = 256
 
 /**
  * Builds the cache key from exactly the values the rules compare: the fields some rule reads, each
- * bounded as the matchers bound it, as a JSON array (unambiguous whatever the values hold: no separator
- * a value could contain, and undefined is not "undefined").
+ * bounded as the matchers bound it, length-prefixed (`5:hello`; `~` for an absent value). Unambiguous
+ * whatever the values hold: no separator a value could contain, and an absent value is not "undefined".
  */
 function cacheKeyFor (rules: Rule[]): (id: ClientIdentity) => string {
   const { fields, headers } = fieldsRead(rules)
   const fieldList = [...fields]
   const headerList = [...headers]
   return id => {
-    const values: Array<string | string[] | null> = []
+    let key = ''
     for (const f of fieldList) {
       const value = id[f]
-      values.push(typeof value === 'string' ? bounded(value) : null)
+      key += typeof value === 'string' ? lengthPrefixed(value) : '~'
     }
     for (const h of headerList) {
       const value = id.headers?.[h]
-      values.push(value === undefined ? null : Array.isArray(value) ? value.map(bounded) : bounded(value))
+      if (value === undefined) key += '~'
+      else if (Array.isArray(value)) key += `${value.length}[` + value.map(lengthPrefixed).join('')
+      else key += lengthPrefixed(value)
     }
-    const key = JSON.stringify(values)
     return key.length <= MAX_KEY_LENGTH ? key : createHash('sha256').update(key).digest('base64')
   }
+}
+
+function lengthPrefixed (value: string): string {
+  const v = bounded(value)
+  return `${v.length}:${v}`
 }
 
 /** Compiles one `match` object: every field given must hold; `not` must not hold. */
@@ -191,11 +204,8 @@ function compileUser (spec: string | string[]): Matcher {
   const full = withDomain.length > 0 ? compilePatterns(withDomain) : undefined
   const account = plain.length > 0 ? compilePatterns(plain) : undefined
   return p => {
-    const user = p.id.user
-    if (user === undefined) return false
-    if (full?.(user, p.lower.user)) return true
-    if (!account) return false
-    const name = accountName(user)
-    return account(name, normalize(name))
+    if (p.account === undefined) return false
+    if (full?.(p.id.user, p.lower.user)) return true
+    return account !== undefined && account(p.account, p.accountLower)
   }
 }

@@ -1,9 +1,10 @@
-import type { ClientIdentity } from './identity.js'
+import { accountName, type ClientIdentity } from './identity.js'
 import type { MatchSpec } from './schema.js'
 
 /** The fields a rule can be indexed on: exact values and literal prefixes, compared lower-case. */
-// Not `user`: a plain user value matches the account name of every spelling (compile.ts), not the value as given.
-export const INDEXABLE = ['deviceId', 'deviceType', 'deviceModel', 'deviceOS', 'userAgent', 'command', 'path'] as const
+// `user` is looked up twice: as given, and by its account name (a plain user value matches the account
+// name of every spelling, compile.ts), so the index still yields a superset of the matching rules.
+export const INDEXABLE = ['deviceId', 'user', 'deviceType', 'deviceModel', 'deviceOS', 'userAgent', 'command', 'path'] as const
 export type IndexableField = typeof INDEXABLE[number]
 
 interface Anchor {
@@ -59,13 +60,21 @@ export class RuleIndex {
     for (const field of this.#fields) {
       const value = lower[field]
       if (value === undefined) continue
-      this.#add(this.#exact.get(field)?.get(value), out, generation)
-      const prefixes = this.#prefix.get(field)
-      if (prefixes && value.length >= prefixes.length) this.#add(prefixes.byPrefix.get(value.slice(0, prefixes.length)), out, generation)
+      this.#lookUp(field, value, out, generation)
+      if (field === 'user') {
+        const account = accountName(value)
+        if (account !== value) this.#lookUp(field, account, out, generation)
+      }
     }
     this.#add(this.#byProtocol.get(id.protocol), out, generation)
     this.#add(this.#always, out, generation)
     return out.length > 1 ? out.sort(ascending) : out
+  }
+
+  #lookUp (field: IndexableField, value: string, out: number[], generation: number): void {
+    this.#add(this.#exact.get(field)?.get(value), out, generation)
+    const prefixes = this.#prefix.get(field)
+    if (prefixes && value.length >= prefixes.length) this.#add(prefixes.byPrefix.get(value.slice(0, prefixes.length)), out, generation)
   }
 
   #add (list: number[] | undefined, out: number[], generation: number): void {
