@@ -153,3 +153,17 @@ test('a key no subscription used expires from the store; a used one is kept', { 
   assert.equal((await subscribeDevice(gateway.url, VICTIM, { id: 'victim-phone', platform: 'apns', token: 'victim-token' })).status, 201)
   assert.ok(await redis.client.ttl(`enssec:ens:key:${VICTIM.userId}`) > 86_400 * 365, 'a used key is kept')
 })
+
+test('APNs refusing a message as too large (413) keeps the device and answers Exchange OK instead of asking for redelivery forever', { timeout: 60_000 }, async t => {
+  const { gateway, exchange, apns } = await ensSetup(t, VICTIM)
+  await subscribeDevice(gateway.url, VICTIM, { id: 'victim-phone', platform: 'apns', token: 'victim-token' })
+  const sub = exchange.ews.subscriptions.at(-1)!
+  apns.reject = { status: 413, reason: 'PayloadTooLarge' }
+  const refused = await exchange.ews.deliverMail(sub)
+  assert.equal(refused.status, 200)
+  assert.match(refused.body, /OK/)
+  apns.reject = undefined
+  assert.match((await exchange.ews.deliverMail(sub)).body, /OK/)
+  assert.equal(apns.pushes.filter(p => p.token === 'victim-token').length, 2, 'the device is still there')
+  assert.match((await send(`${gateway.adminUrl}/metrics`)).body.toString(), /portcullis_ens_push_total\{provider="apns",result="refused"\} 1/)
+})
