@@ -18,6 +18,7 @@ const CRLF = 0x0a
 /** RFC 9110 §5.1 field-name (token) and §5.5 field-value characters (VCHAR, obs-text, SP, HTAB). */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/
+const OWS_AROUND = /^[ \t]+|[ \t]+$/g
 const TRAILER_LINE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*$/
 /** Framing belongs in the head: a trailer that names it is refused, as llhttp does. */
 const FRAMING_TRAILER = /^(content-length|transfer-encoding):/i
@@ -141,22 +142,22 @@ export class ResponseParser {
       if (!TOKEN.test(name)) throw new ResponseParseError('bad header name')
       const raw = line.slice(colon + 1)
       if (!FIELD_VALUE.test(raw)) throw new ResponseParseError('bad header value')
-      const value = raw.trim()
+      const value = raw.replace(OWS_AROUND, '') // SP and HTAB only: trim() would also strip U+00A0 (byte 0xA0)
       headers.push(name, value)
       switch (name.length === 10 || name.length === 14 || name.length === 17 ? name.toLowerCase() : '') {
         case 'content-length': {
           // A second Content-Length is refused even with the same value: llhttp, which reads our answers
           // on the client side, refuses it too, and two parsers must never disagree on framing.
-          if (!/^\d{1,15}$/.test(value) || length !== undefined) throw new ResponseParseError('bad Content-Length')
+          if (!/^ *\d{1,15}$/.test(raw) || length !== undefined) throw new ResponseParseError('bad Content-Length')
           length = Number(value)
           break
         }
         case 'transfer-encoding':
           transferEncoding = true
-          chunked = /(^|,)\s*chunked\s*$/i.test(value)
+          chunked = /(^|,)[ \t]*chunked$/i.test(value)
           break
         case 'connection':
-          if (/(^|,)\s*close\s*(,|$)/i.test(value)) close = true
+          if (/(^|,)[ \t]*close[ \t]*(,|$)/i.test(value)) close = true
           break
         case 'keep-alive': {
           const timeout = /timeout\s*=\s*(\d+)/i.exec(value)
