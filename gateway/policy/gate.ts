@@ -98,7 +98,9 @@ export class PolicyGate {
     else if (record?.state === 'approved' && decision.action === 'quarantine') decision = { ...decision, action: 'allow' }
     this.#metrics.policyDecisionsBy(decision.rule, decision.action).inc()
     if (decision.action === 'allow') {
-      if (deviceId && user && credentialed(identity)) ctx.onAnswered = status => this.#answered(status, user, deviceId, record, who)
+      // A held long-poll of a known device keeps no observer (it would hold the identity for an hour);
+      // the device's other requests keep its record fresh.
+      if (deviceId && user && credentialed(identity) && (ctx.longPollMs === undefined || !record)) ctx.onAnswered = status => this.#answered(status, user, deviceId, record, who)
       return true
     }
     ctx.note = `${decision.action} by rule ${decision.rule}`
