@@ -5,7 +5,6 @@ import { explain } from './explain.js'
 import { createLogger } from './observability/log.js'
 import { startGateway } from './server/gateway.js'
 import { stopOnSignal } from './server/signals.js'
-import { runLab } from './lab/lab.js'
 
 const USAGE = `usage: portcullis <command> [options]
 
@@ -73,7 +72,8 @@ async function run (command: string | undefined, values: ReturnType<typeof parse
         return code
       })
     case 'lab':
-      await runLab({ port: Number(values.port ?? 8080), adminPort: Number(values['admin-port'] ?? 9090) })
+      // Loaded only for the lab: `portcullis start` never loads the simulators.
+      await (await import('./lab/lab.js')).runLab({ port: Number(values.port ?? 8080), adminPort: Number(values['admin-port'] ?? 9090) })
       return 0
     default:
       process.stderr.write(USAGE)

@@ -1,4 +1,4 @@
-import { loadPolicy } from '../policies/load.js'
+import { loadPolicy } from './policy/load-policy.js'
 import { PROTOCOLS, type ClientIdentity, type Protocol } from '../policies/identity.js'
 import type { LoadedConfig } from './config/load.js'
 

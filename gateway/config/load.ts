@@ -4,7 +4,7 @@ import { configSchema, SERVICE_NAMES, type Config } from './schema.js'
 import { fileProblems } from './files.js'
 import { ConfigError, locate, pathText, type Problem } from './problems.js'
 import { documentValue, parseYaml, schemaProblems } from './yaml.js'
-import { loadPolicy } from '../../policies/load.js'
+import { loadPolicy } from '../policy/load-policy.js'
 
 /** A validated configuration with every relative file path resolved against the config's folder. */
 export interface LoadedConfig extends Config {

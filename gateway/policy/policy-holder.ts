@@ -3,7 +3,7 @@ import { basename, dirname } from 'node:path'
 import { ConfigError, formatProblem } from '../config/problems.js'
 import type { Logger } from '../observability/log.js'
 import type { Metrics } from '../observability/metrics.js'
-import { loadPolicy } from '../../policies/load.js'
+import { loadPolicy } from './load-policy.js'
 import type { CompiledPolicy } from '../../policies/compile.js'
 
 export type ReloadResult = { ok: true, rules: number } | { ok: false, problems: string[] }

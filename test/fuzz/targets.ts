@@ -12,7 +12,7 @@ import { parseXml, soapOperation, XmlError } from '../../gateway/protocols/xml.j
 import { ResponseParseError, ResponseParser } from '../../gateway/upstream/http1/response-parser.js'
 import { ConfigError } from '../../gateway/config/problems.js'
 import { NotificationParseError, parseSendNotification } from '../../ens/send-notification.js'
-import { loadPolicy } from '../../policies/load.js'
+import { loadPolicy } from '../../gateway/policy/load-policy.js'
 
 export interface FuzzTarget {
   name: string

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { CompiledPolicy } from '../../policies/compile.js'
 import type { ClientIdentity } from '../../policies/identity.js'
-import { loadPolicy } from '../../policies/load.js'
+import { loadPolicy } from '../../gateway/policy/load-policy.js'
 import { ruleSchema, type Rule } from '../../policies/schema.js'
 import { ConfigError } from '../../gateway/config/problems.js'
 

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import { ConfigError, locate, type Problem } from '../gateway/config/problems.js'
-import { documentValue, parseYaml, schemaProblems } from '../gateway/config/yaml.js'
-import { CompiledPolicy, compileMatch } from './compile.js'
-import { PatternError } from './matchers.js'
-import { policyFileSchema, ruleSchema, type Rule } from './schema.js'
+import { ConfigError, locate, type Problem } from '../config/problems.js'
+import { documentValue, parseYaml, schemaProblems } from '../config/yaml.js'
+import { CompiledPolicy, compileMatch } from '../../policies/compile.js'
+import { PatternError } from '../../policies/matchers.js'
+import { policyFileSchema, ruleSchema, type Rule } from '../../policies/schema.js'
 
 /** A loaded policy and the files it came from (the hot reload watches them all). */
 export interface LoadedPolicy {

@@ -1,0 +1,57 @@
+/**
+ * The layering of the code, checked by `npm run lint` (dependency-cruiser). README, "Architecture".
+ * Type-only imports do not count: they vanish when the types are stripped.
+ */
+// node:net is not here: its pure helpers (BlockList, isIP) are fine, and its sockets are caught by tls/http.
+const IO = '^(node:)?(fs|fs/promises|http|https|http2|tls|dgram|child_process|cluster|worker_threads)$'
+module.exports = {
+  forbidden: [
+    {
+      name: 'policies-are-pure',
+      comment: 'policies/ compiles and evaluates rules from parsed data: no I/O, nothing of the gateway.',
+      severity: 'error',
+      from: { path: '^policies/' },
+      to: { dependencyTypesNot: ['type-only'], path: [IO, '^gateway/', '^ens/', 'node_modules/(fastify|ioredis|undici|pino|yaml)/'] }
+    },
+    {
+      name: 'parsers-are-pure',
+      comment: 'The protocol parsers turn bytes into values: no I/O, no store, upstream, server or policy.',
+      severity: 'error',
+      from: { path: '^gateway/protocols/' },
+      to: { dependencyTypesNot: ['type-only'], path: [IO, '^gateway/(server|proxy|upstream|store|policy|config|observability|lab)/', '^ens/', 'node_modules/(fastify|ioredis|undici|pino)/'] }
+    },
+    {
+      name: 'upstream-knows-no-policy',
+      comment: 'Talking to servers is independent of who may talk.',
+      severity: 'error',
+      from: { path: '^gateway/upstream/' },
+      to: { dependencyTypesNot: ['type-only'], path: ['^policies/', '^gateway/policy/', '^gateway/server/', '^ens/'] }
+    },
+    {
+      name: 'ens-stays-out-of-the-server',
+      comment: 'ENS is a service the server hosts: it may not reach into the listeners or the attempt loop.',
+      severity: 'error',
+      from: { path: '^ens/' },
+      to: { dependencyTypesNot: ['type-only'], path: ['^gateway/server/', '^gateway/proxy/', '^gateway/lab/'] }
+    },
+    {
+      name: 'no-simulators-in-the-product',
+      comment: 'The lab\'s fake servers are loaded only by `portcullis lab` (lazily) and by tests.',
+      severity: 'error',
+      from: { path: '^(gateway|policies|ens)/', pathNot: '^gateway/lab/' },
+      to: { path: '^gateway/lab/', dependencyTypesNot: ['dynamic-import', 'type-only'] }
+    },
+    {
+      name: 'no-cycles',
+      severity: 'error',
+      from: { path: '^(gateway|policies|ens)/' },
+      to: { circular: true, dependencyTypesNot: ['type-only'] }
+    }
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default'] }
+  }
+}
