@@ -9,7 +9,7 @@ export type { Logger }
  */
 export function createLogger (level: string, destination?: DestinationStream): Logger {
   const dest = destination ?? bufferedStdout()
-  return pino({
+  const logger = pino({
     level,
     base: { app: 'portcullis' },
     redact: {
@@ -17,6 +17,21 @@ export function createLogger (level: string, destination?: DestinationStream): L
       paths: ['headers.authorization', 'headers.cookie', 'headers["proxy-authorization"]', 'headers["set-cookie"]', '*.password', 'creds', '*.creds']
     }
   }, dest)
+  destinations.set(logger, dest)
+  return logger
+}
+
+/** Each logger's destination, for lines written without pino's generic path (the request line). */
+const destinations = new WeakMap<Logger, DestinationStream>()
+
+/** The destination `logger` writes to; a logger made elsewhere gets one that writes through it at info. */
+export function destinationOf (logger: Logger): DestinationStream {
+  return destinations.get(logger) ?? {
+    write: (line: string) => {
+      const { level: _level, time: _time, msg, ...fields } = JSON.parse(line) as Record<string, unknown>
+      logger.info(fields, String(msg))
+    }
+  }
 }
 
 /**

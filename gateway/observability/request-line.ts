@@ -1,5 +1,4 @@
-import { pino } from 'pino'
-import type { Logger } from './log.js'
+import { destinationOf, type Logger } from './log.js'
 
 /** The fields of the one log line per proxied request, all chosen by the gateway (never headers or queries). */
 export interface RequestLine {
@@ -29,7 +28,7 @@ export class RequestLog {
 
   constructor (logger: Logger) {
     this.#logger = logger
-    this.#stream = (logger as unknown as Record<symbol, { write: (line: string) => unknown }>)[pino.symbols.streamSym] as { write: (line: string) => unknown }
+    this.#stream = destinationOf(logger) // the destination the logger was made with: no pino internals
   }
 
   write (line: RequestLine): void {
