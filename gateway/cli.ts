@@ -95,7 +95,7 @@ function check (file: string): number {
   try {
     const config = loadConfig(file)
     const upstreams = Object.entries(config.upstreams).map(([name, u]) => `${name} (${u.servers.length})`).join(', ')
-    const services = Object.entries(config.services).map(([name, s]) => `${name}→${s.upstream}`).join(', ')
+    const services = Object.entries(config.services).flatMap(([name, s]) => s ? [`${name}→${s.upstream}`] : []).join(', ')
     const policy = config.policies ? `; policies: ${config.policies}` : ''
     for (const warning of configWarnings(config)) process.stdout.write(`${file}: warning: ${warning}\n`)
     process.stdout.write(`${file}: ok; upstreams: ${upstreams}; services: ${services || 'none'}${policy}\n`)

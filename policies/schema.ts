@@ -21,7 +21,7 @@ const matchFields = {
   headers: z.record(z.string(), patterns).optional()
 }
 
-export type MatchSpec = { [K in keyof typeof matchFields]?: z.infer<typeof matchFields[K]> } & { not?: MatchSpec }
+export type MatchSpec = { [K in keyof typeof matchFields]?: z.infer<typeof matchFields[K]> | undefined } & { not?: MatchSpec | undefined }
 
 const match: z.ZodType<MatchSpec> = z.lazy(() => z.strictObject({ ...matchFields, not: match.optional() }))
 

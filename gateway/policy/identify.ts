@@ -76,7 +76,7 @@ export function identify (service: ServiceName, req: IncomingMessage, path: stri
     identity.command = ewsOperation(req.headers.soapaction, data)
   } else if (service === 'ucwa' && data && req.method === 'POST' && UCWA_APPLICATIONS.test(path)) {
     const ua = ucwaApplicationUserAgent(data, req.headers['content-type'])
-    if (ua !== undefined && ua !== identity.userAgent) result.otherUserAgent = cut(ua, IDENTITY_LIMITS.userAgent)
+    if (ua !== undefined && ua !== identity.userAgent) result.otherUserAgent = ua.slice(0, IDENTITY_LIMITS.userAgent)
   }
   checkFields(identity, result)
   return result
