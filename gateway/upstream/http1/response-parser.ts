@@ -126,7 +126,6 @@ export class ResponseParser {
     if (!FIELD_VALUE.test(text.slice(13, firstEnd === -1 ? text.length : firstEnd))) throw new ResponseParseError('bad reason phrase')
     const headers: string[] = []
     let length: number | undefined
-    let chunked = false
     let transferEncoding = false
     let close = minor === 48 // HTTP/1.0 servers are never reused
     let at = text.indexOf('\r\n')
@@ -153,8 +152,10 @@ export class ResponseParser {
           break
         }
         case 'transfer-encoding':
+          // Only `chunked`, the one coding IIS and every server here sends: any other list (or a stray
+          // tab) is a framing other parsers may read otherwise (fuzzed against llhttp), so it is refused.
+          if (transferEncoding || !/^ *chunked$/i.test(raw)) throw new ResponseParseError('unsupported Transfer-Encoding')
           transferEncoding = true
-          chunked = /(^|,)[ \t]*chunked$/i.test(value)
           break
         case 'connection':
           if (/(^|,)[ \t]*close[ \t]*(,|$)/i.test(value)) close = true
@@ -172,15 +173,14 @@ export class ResponseParser {
     if (transferEncoding && length !== undefined) throw new ResponseParseError('both Transfer-Encoding and Content-Length')
     if (status < 200) {
       if (status === 101) throw new ResponseParseError('unexpected protocol switch')
+      if (minor === 48) throw new ResponseParseError('1xx answer in HTTP/1.0') // HTTP/1.0 has no interim answers
       return // 100 Continue, 103 Early Hints: the final answer follows
     }
     this.keepAlive = !close
     this.#sink.onHead(status, headers)
     if (this.#noBody || status === 204 || status === 304) return this.#end()
     if (transferEncoding) {
-      if (chunked) { this.#state = 'chunk-size'; return }
-      this.keepAlive = false
-      this.#state = 'until-close'
+      this.#state = 'chunk-size'
       return
     }
     if (length !== undefined) {
