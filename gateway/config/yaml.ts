@@ -5,7 +5,14 @@ import { locate, pathText, type Problem } from './problems.js'
 /** Parses YAML text into a document, turning syntax errors into problems with positions. */
 export function parseYaml (text: string, file: string): { doc: Document, lines: LineCounter, problems: Problem[] } {
   const lines = new LineCounter()
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
+  let doc: Document
+  try {
+    doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
+  } catch (err) {
+    // The yaml parser recurses per nesting level: thousands of levels overflow the stack (found by the fuzzer).
+    const message = err instanceof RangeError ? 'nested too deeply' : (err as Error).message
+    return { doc: parseDocument(''), lines, problems: [{ file, line: 1, col: 1, path: '', message }] }
+  }
   const problems = doc.errors.map(err => {
     const pos = lines.linePos(err.pos[0])
     return { file, line: pos.line, col: pos.col, path: '', message: err.message.split('\n')[0] ?? err.message }

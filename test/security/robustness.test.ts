@@ -137,3 +137,10 @@ test('rules with protocol: ens apply to the ENS device API', async t => {
   assert.equal(await ask('curl/8.4'), 403)
   assert.equal(await ask('Boxer/5.0 CFNetwork'), 200)
 })
+
+test('a policy file nested thousands of levels deep is a positioned problem, not a stack overflow (found by the fuzzer)', async () => {
+  const { loadPolicy } = await import('../../gateway/policy/load-policy.js')
+  const { ConfigError } = await import('../../gateway/config/problems.js')
+  const file = write('deep.yaml', 'rules:\n' + '  - '.repeat(20_000) + 'x\n')
+  assert.throws(() => loadPolicy(file), (err: unknown) => err instanceof ConfigError && err.message.startsWith(`${file}:`))
+})
