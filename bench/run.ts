@@ -2,6 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createServer, type AddressInfo } from 'node:net'
 import { request } from 'undici'
 
 /**
@@ -18,7 +19,16 @@ const DURATION = process.env.BENCH_DURATION ?? '10s'
 const HELD = Number(process.env.BENCH_HELD ?? 5000)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 30_000)
-const PORT = { origin: 18080, origin503: 18083, origin2: 18084, hold: 18081, holdControl: 18082, nginx: 18090, haproxy: 18091, fastify: 18092, portcullis: 18093, portcullisAdmin: 18094 }
+/** Ports asked of the OS at start (all held open at once, so they differ), never fixed ones: other work may share the machine. */
+const PORT = await freePorts(['origin', 'origin503', 'origin2', 'hold', 'holdControl', 'nginx', 'haproxy', 'fastify', 'portcullis', 'portcullisAdmin'] as const)
+
+async function freePorts<K extends string> (names: readonly K[]): Promise<Record<K, number>> {
+  const servers = names.map(() => createServer())
+  await Promise.all(servers.map(server => new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))))
+  const ports = Object.fromEntries(names.map((name, i) => [name, (servers[i]!.address() as AddressInfo).port])) as Record<K, number>
+  await Promise.all(servers.map(server => new Promise(resolve => server.close(resolve))))
+  return ports
+}
 const EAS_PATH = '/Microsoft-Server-ActiveSync?Cmd=Sync&User=alice&DeviceId=BENCH1&DeviceType=iPhone'
 
 interface Peer { name: string, start: (upstreamPort: number) => Promise<ChildProcess>, rssPid?: (child: ChildProcess) => number }
