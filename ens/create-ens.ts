@@ -2,10 +2,6 @@ import { randomBytes } from 'node:crypto'
 import Fastify from 'fastify'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { LoadedConfig } from '../gateway/config/load.js'
-import type { PolicyGate } from '../gateway/policy/gate.js'
-import { IDENTITY_LIMITS } from '../gateway/policy/identify.js'
-import { parseAuthorization } from '../gateway/protocols/authorization.js'
-import type { ClientIdentity } from '../policies/identity.js'
 import type { Logger } from '../gateway/observability/log.js'
 import type { Metrics } from '../gateway/observability/metrics.js'
 import { StoreUnavailableError, type Store } from '../gateway/store/store.js'
@@ -17,18 +13,21 @@ import type { PushProvider } from './push/types.js'
 import { WebhookProvider } from './push/webhook.js'
 import { KeyRateLimit } from './rate-limit.js'
 import { handleNotify, isNotifyRequest } from './notify-route.js'
+import { ensAdminRoutes } from './admin-routes.js'
 import { ensRoutes } from './routes.js'
 import { EnsService } from './service.js'
 
 export interface Ens {
   service: EnsService
-  /** Hands a request for /api/ens or /MailNotifications/api/ens to the ENS routes (anything else: 404); `client` is the client's address as the gateway decided it. */
+  /** Serves a request routing sent to ENS (/api/ens, /MailNotifications/api/ens), after the pipeline's policy; `client` is the client's address as the gateway decided it. */
   handle: (req: IncomingMessage, res: ServerResponse, client: string) => void
+  /** ENS's routes on the admin listener's token-protected API. */
+  adminRoutes: ReturnType<typeof ensAdminRoutes>
   close: () => Promise<void>
 }
 
 /** Builds ENS from the config; throws a plain Error naming the key when something required is missing. */
-export async function createEns (config: LoadedConfig, store: Store, pools: ReadonlyMap<string, UpstreamPool>, metrics: Metrics, log: Logger, gate?: PolicyGate): Promise<Ens> {
+export async function createEns (config: LoadedConfig, store: Store, pools: ReadonlyMap<string, UpstreamPool>, metrics: Metrics, log: Logger): Promise<Ens> {
   const ens = config.ens
   const pool = pools.get(ens.ews?.upstream ?? '')
   if (!pool) throw new Error('ens.ews.upstream must name an upstream (the Exchange pool)')
@@ -74,37 +73,10 @@ export async function createEns (config: LoadedConfig, store: Store, pools: Read
     service,
     handle: (req, res, client) => {
       if (isNotifyRequest(req)) return handleNotify(req, res, service, log) // Exchange's callback, authenticated by its URL
-      const decision = gate?.decide(ensIdentity(req, client))
-      if (decision && decision.action !== 'allow') {
-        log.info({ rule: decision.rule, action: decision.action, service: 'ens', userAgent: req.headers['user-agent'] }, 'client blocked')
-        const body = JSON.stringify({ error: 'blocked by policy' })
-        res.writeHead(403, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' })
-        res.end(body)
-        return
-      }
       clients.set(req, client)
       app.routing(req, res)
     },
+    adminRoutes: ensAdminRoutes(service),
     close: async () => { clearInterval(watchdog); await app.close(); await service.close() }
-  }
-}
-
-/** What a rule with `protocol: ens` can match on: the device API's request line and headers. */
-function ensIdentity (req: IncomingMessage, clientIp: string): ClientIdentity {
-  const q = (req.url ?? '').indexOf('?')
-  let scheme = 'none'
-  try {
-    scheme = parseAuthorization(req.headers.authorization).scheme
-  } catch {
-    scheme = 'invalid'
-  }
-  return {
-    protocol: 'ens',
-    userAgent: req.headers['user-agent']?.slice(0, IDENTITY_LIMITS.userAgent),
-    method: req.method,
-    path: q === -1 ? req.url : req.url?.slice(0, q),
-    clientIp,
-    authScheme: scheme,
-    headers: req.headers
   }
 }

@@ -1,5 +1,6 @@
 import { constants, createCipheriv, createPrivateKey, type KeyObject, createDecipheriv, createHash, generateKeyPair, privateDecrypt, randomBytes, timingSafeEqual } from 'node:crypto'
 import { promisify } from 'node:util'
+import { GatewayError } from '../gateway/errors/catalogue.js'
 
 const generateKeyPairAsync = promisify(generateKeyPair)
 
@@ -39,10 +40,9 @@ function unwrap (wrapped: string, masterKey: Buffer): Buffer {
 }
 
 /** One error for every way decryption can fail: callers must not tell them apart (no oracle). */
-export class CredentialsError extends Error {
-  readonly code = 'PORTCULLIS_ENS_CREDENTIALS'
-  constructor () {
-    super('credentials could not be decrypted')
+export class CredentialsError extends GatewayError {
+  constructor (options?: { cause?: unknown }) {
+    super('GW_ENS_UNDECRYPTABLE', 'credentials could not be decrypted', options)
   }
 }
 

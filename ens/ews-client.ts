@@ -8,6 +8,7 @@ import {
 } from 'ews-javascript-api'
 import type { Credentials } from './crypto.js'
 import { xmlEscape } from './ews-soap.js'
+import { GatewayError } from '../gateway/errors/catalogue.js'
 import { EWS_TRANSPORT_ERROR, UndiciXhrApi } from './ews-http.js'
 
 /** The user agent Portcullis' ENS sends to EWS: allow it in an EWS allow list (README, "ENS"). */
@@ -21,21 +22,21 @@ export interface EwsTarget {
   dispatcher: Dispatcher
 }
 
-export class EwsAuthError extends Error {
-  readonly code = 'PORTCULLIS_ENS_EWS_UNAUTHORIZED'
+export class EwsAuthError extends GatewayError {
+  constructor (message?: string, options?: { cause?: unknown }) { super('GW_ENS_EWS_UNAUTHORIZED', message, options) }
 }
 
 /**
  * Exchange refused the operation on the named mailbox (ErrorAccessDenied, ErrorNonExistentMailbox, ...):
  * the credentials are valid but do not open that mailbox.
  */
-export class EwsMailboxError extends Error {
-  readonly code = 'PORTCULLIS_ENS_EWS_MAILBOX_REFUSED'
+export class EwsMailboxError extends GatewayError {
+  constructor (message?: string, options?: { cause?: unknown }) { super('GW_ENS_MAILBOX_REFUSED', message, options) }
 }
 
 /** A transport or server failure (worth trying another server, or answering Exchange "retry later"). */
-export class EwsUnavailableError extends Error {
-  readonly code = 'PORTCULLIS_ENS_EWS_UNAVAILABLE'
+export class EwsUnavailableError extends GatewayError {
+  constructor (message?: string, options?: { cause?: unknown }) { super('GW_ENS_EWS_UNAVAILABLE', message, options) }
 }
 
 /**

@@ -1,5 +1,6 @@
 import { EWS_MESSAGES as M, EWS_TYPES as T } from './ews-soap.js'
 import { find, findAll, parseXml, textOf, XmlError, type XmlElement } from '../gateway/protocols/xml.js'
+import { GatewayError } from '../gateway/errors/catalogue.js'
 
 export interface NotificationEvent {
   type: string
@@ -14,8 +15,8 @@ export interface SendNotification {
   events: NotificationEvent[]
 }
 
-export class NotificationParseError extends Error {
-  readonly code = 'PORTCULLIS_ENS_BAD_NOTIFICATION'
+export class NotificationParseError extends GatewayError {
+  constructor (message: string, options?: { cause?: unknown }) { super('GW_ENS_BAD_NOTIFICATION', message, options) }
 }
 
 /**
@@ -27,7 +28,7 @@ export function parseSendNotification (xml: string): SendNotification {
   try {
     document = parseXml(xml)
   } catch (err) {
-    if (err instanceof XmlError) throw new NotificationParseError('not XML')
+    if (err instanceof XmlError) throw new NotificationParseError('not XML', { cause: err })
     throw err
   }
   const send = document.ns === M && document.name === 'SendNotification' ? document : find(document, M, 'SendNotification')

@@ -1,5 +1,6 @@
 import { BlockList, isIP } from 'node:net'
 import { RE2JS } from 're2js'
+import { GatewayError } from '../gateway/errors/catalogue.js'
 
 /** Inputs longer than this are cut before matching: no rule needs more, and it bounds every regex's work. */
 export const MAX_INPUT = 512
@@ -12,7 +13,9 @@ export function normalize (value: string | undefined): string | undefined {
   return value === undefined ? undefined : bounded(value).toLowerCase()
 }
 
-export class PatternError extends Error {}
+export class PatternError extends GatewayError {
+  constructor (message: string, options?: { cause?: unknown }) { super('GW_POLICY_PATTERN', message, options) }
+}
 
 /** A compiled pattern that tests a bounded value. */
 interface Tester { test: (value: string) => boolean }
@@ -83,7 +86,7 @@ function compileRegex (pattern: string, source: string, flags: string): Tester {
     const compiled = RE2JS.compile(source, re2Flags)
     return { test: value => compiled.test(value) }
   } catch (err) {
-    throw new PatternError(`invalid regular expression ${pattern} (RE2 syntax: no backreferences or lookaround): ${(err as Error).message}`)
+    throw new PatternError(`invalid regular expression ${pattern} (RE2 syntax: no backreferences or lookaround): ${(err as Error).message}`, { cause: err })
   }
 }
 

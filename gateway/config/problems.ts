@@ -1,4 +1,5 @@
 import { isMap, isSeq, LineCounter, type Document, type Node } from 'yaml'
+import { GatewayError } from '../errors/catalogue.js'
 
 /** One thing wrong with a config or policy file, printed as `file:line:col: key.path: message`. */
 export interface Problem {
@@ -14,11 +15,10 @@ export function formatProblem (p: Problem): string {
 }
 
 /** Thrown when a file cannot be used; carries every problem found, not just the first. */
-export class ConfigError extends Error {
-  readonly code = 'PORTCULLIS_CONFIG_INVALID'
+export class ConfigError extends GatewayError {
   readonly problems: Problem[]
   constructor (problems: Problem[]) {
-    super(problems.map(formatProblem).join('\n'))
+    super('GW_CONFIG_INVALID', problems.map(formatProblem).join('\n'))
     this.name = 'ConfigError'
     this.problems = problems
   }

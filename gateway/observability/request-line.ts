@@ -7,6 +7,8 @@ export interface RequestLine {
   method: string | undefined
   path: string
   status: number
+  /** The catalogue code of an answer the gateway made itself (gateway/errors/catalogue.ts). */
+  code: string | undefined
   upstream: string | undefined
   server: string | undefined
   attempts: number
@@ -37,6 +39,7 @@ export class RequestLog {
     if (line.command !== undefined) json += `,"command":${JSON.stringify(line.command)}`
     if (line.method !== undefined) json += `,"method":${JSON.stringify(line.method)}`
     json += `,"path":${JSON.stringify(line.path)},"status":${line.status}`
+    if (line.code !== undefined) json += `,"code":"${line.code}"` // catalogue codes need no escaping
     if (line.upstream !== undefined) json += `,"upstream":${JSON.stringify(line.upstream)}`
     if (line.server !== undefined) json += `,"server":${JSON.stringify(line.server)}`
     json += `,"attempts":${line.attempts},"durationMs":${line.durationMs},"client":${JSON.stringify(line.client)},"completed":${line.completed}`

@@ -1,15 +1,10 @@
 import { createHash } from 'node:crypto'
-import type { ServerResponse } from 'node:http'
 import type { Logger } from '../observability/log.js'
 import type { Metrics } from '../observability/metrics.js'
-import { blockedBody } from '../protocols/activesync-blocked.js'
-import { supportsCommonStatus } from '../protocols/activesync-request.js'
-import { answer } from '../proxy/answers.js'
-import type { ProxyContext } from '../proxy/context.js'
+import type { Identified } from '../protocols/identify.js'
 import { StoreHealth } from '../store/store-health.js'
 import type { DeviceRecord, Store } from '../store/store.js'
 import type { ClientIdentity, Decision } from '../../policies/identity.js'
-import type { Identified } from './identify.js'
 import type { PolicyHolder } from './policy-holder.js'
 
 /** lastSeen is written back at most this often per device (one store write per request would be waste). */
@@ -17,9 +12,6 @@ const TOUCH_EVERY_MS = 60_000
 /** A quarantined device whose credentials did not verify is not asked about again for this long. */
 const VERIFY_AGAIN_MS = 60_000
 const MAX_PENDING_VERIFICATIONS = 10_000
-
-/** What a client is told to wait when the store is down (it comes back within seconds in a failover). */
-const STORE_RETRY_AFTER_SECONDS = 30
 
 /** Schemes whose credentials the upstream checks on every request (NTLM/Negotiate authenticate a connection instead). */
 const PER_REQUEST_SCHEMES = new Set(['basic', 'bearer'])
@@ -30,10 +22,21 @@ const PER_REQUEST_SCHEMES = new Set(['basic', 'bearer'])
  */
 export type CredentialCheck = (upstream: string, authorization: string) => Promise<boolean>
 
+/** What the gate needs of the request it admits, and the one field it sets (the inventory's observer). */
+export interface AdmissionRequest {
+  readonly req: { readonly headers: { readonly authorization?: string | undefined } }
+  readonly pool: { readonly name: string } | undefined
+  readonly longPollMs: number | undefined
+  onAnswered: ((status: number) => void) | undefined
+}
+
+/** The gate's verdict: a decision of the policy, or that the store could not be asked (store.onUnavailable: closed). */
+export type Verdict = Decision | { action: 'unavailable' }
+
 /**
  * Applies the policy to an identified request: admin decisions stored per (user, device) first
- * (blocked always wins, approved lifts a quarantine), then the rules; answers blocked clients the way
- * their protocol expects. Returns true to forward.
+ * (blocked always wins, approved lifts a quarantine), then the rules. Returns the verdict and writes
+ * no answer: the pipeline's admit stage turns a refusal into the protocol's reply.
  *
  * The inventory is written only for what the upstream authenticated: a forwarded request's record is
  * created or refreshed once the upstream answered it 2xx, and a quarantined device (never forwarded)
@@ -74,7 +77,7 @@ export class PolicyGate {
     return decision
   }
 
-  async admit (ctx: ProxyContext, who: Identified): Promise<boolean> {
+  async admit (ctx: AdmissionRequest, who: Identified): Promise<Verdict> {
     const { identity } = who
     const { deviceId, user } = identity
     let record: DeviceRecord | undefined
@@ -85,11 +88,7 @@ export class PolicyGate {
       // The one place a store failure is decided: closed answers 503 + Retry-After in the protocol's
       // form (never a 500); open goes on with the rules alone.
       this.#storeHealth.failed(err)
-      if (this.#onStoreUnavailable === 'closed') {
-        ctx.note = 'store unavailable'
-        answer(ctx.res, 503, ctx.service, 'Service temporarily unavailable, please retry', { 'retry-after': String(STORE_RETRY_AFTER_SECONDS) })
-        return false
-      }
+      if (this.#onStoreUnavailable === 'closed') return UNAVAILABLE
     }
     identity.deviceModel ??= record?.model
     identity.deviceOS ??= record?.os
@@ -101,18 +100,15 @@ export class PolicyGate {
       // A held long-poll of a known device keeps no observer (it would hold the identity for an hour);
       // the device's other requests keep its record fresh.
       if (deviceId && user && credentialed(identity) && (ctx.longPollMs === undefined || !record)) ctx.onAnswered = status => this.#answered(status, user, deviceId, record, who)
-      return true
+      return decision
     }
-    ctx.note = `${decision.action} by rule ${decision.rule}`
-    this.#log.info({ rule: decision.rule, action: decision.action, service: ctx.service, user, deviceId, userAgent: identity.userAgent, command: identity.command }, decision.action === 'block' ? 'client blocked' : 'device quarantined')
     // Never forwarded, so the upstream's answer cannot prove who this is: ask it. A quarantined device
     // enters the queue, and a blocked one's DeviceInformation is remembered for its later requests.
     const queue = decision.action === 'quarantine' && record?.state !== 'quarantined'
-    if ((queue || who.deviceInformation) && deviceId && user && ctx.upstream && !this.#storeHealth.down) {
-      await this.#remember(ctx.upstream, ctx.req.headers.authorization, user, deviceId, record, who, queue ? decision.rule : undefined).catch(err => { this.#storeHealth.failed(err) })
+    if ((queue || who.deviceInformation) && deviceId && user && ctx.pool && !this.#storeHealth.down) {
+      await this.#remember(ctx.pool.name, ctx.req.headers.authorization, user, deviceId, record, who, queue ? decision.rule : undefined).catch(err => { this.#storeHealth.failed(err) })
     }
-    answerBlocked(ctx.res, ctx.service, who, decision)
-    return false
+    return decision
   }
 
   /** The upstream answered a forwarded request: a 2xx to credentials is the proof a record needs. */
@@ -184,27 +180,10 @@ function credentialed (identity: ClientIdentity): boolean {
 /** Block outranks quarantine outranks allow: a request carrying two user agents gets the stricter verdict. */
 const STRICTNESS: Record<Decision['action'], number> = { allow: 0, quarantine: 1, block: 2 }
 
+const UNAVAILABLE: Verdict = { action: 'unavailable' }
+
 const ADMIN_BLOCKED: Decision = { action: 'block', rule: 'admin-blocked', reason: 'blocked by an administrator' }
 
 function definedOnly<T extends object> (value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>
-}
-
-/**
- * Design.md "Answers to a blocked client": ActiveSync 14.0+ commands that carry a Status get HTTP 200
- * with their own WBXML response holding Status 129 (the device shows "blocked" and stops retrying);
- * older versions, OPTIONS and commands without a Status get 403; EWS and Autodiscover 403; UCWA 403
- * with a UCWA error body. Quarantine answers the same way until an admin approves the device.
- */
-function answerBlocked (res: ServerResponse, service: ProxyContext['service'], who: Identified, decision: Decision): void {
-  const message = decision.action === 'quarantine' ? 'Device quarantined until an administrator approves it' : 'Device blocked by policy'
-  if (service === 'activesync' && who.activesync && supportsCommonStatus(who.activesync.version) && who.identity.method === 'POST') {
-    const body = blockedBody(who.activesync.command)
-    if (body) {
-      res.writeHead(200, { 'content-type': 'application/vnd.ms-sync.wbxml', 'content-length': body.length, 'cache-control': 'private' })
-      res.end(body)
-      return
-    }
-  }
-  answer(res, 403, service, message)
 }

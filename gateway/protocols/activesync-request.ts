@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http'
+import { GatewayError } from '../errors/catalogue.js'
 
 /** What MS-ASHTTP tells about an ActiveSync request, from either query form (2.2.1.1.1). */
 export interface ActiveSyncRequest {
@@ -12,8 +13,8 @@ export interface ActiveSyncRequest {
   policyKey: string | undefined
 }
 
-export class ActiveSyncQueryError extends Error {
-  readonly code = 'PORTCULLIS_ACTIVESYNC_QUERY'
+export class ActiveSyncQueryError extends GatewayError {
+  constructor (message: string) { super('GW_PROTOCOL_ACTIVESYNC_QUERY', message) }
 }
 
 /** Command codes of the binary query (MS-ASHTTP 2.2.1.1.1.1.2). */

@@ -1,3 +1,5 @@
+import { GatewayError } from '../errors/catalogue.js'
+
 /**
  * The Authorization header by the RFC 9110 grammar (§11.4: `auth-scheme [ 1*SP token68 ]`). Basic
  * credentials are decoded only to take the user (`user`, `DOMAIN\user` or `user@domain`); the password
@@ -12,8 +14,8 @@ export interface Authorization {
   ntlmMessage?: number | undefined
 }
 
-export class AuthorizationError extends Error {
-  readonly code = 'PORTCULLIS_BAD_AUTHORIZATION'
+export class AuthorizationError extends GatewayError {
+  constructor (message: string) { super('GW_PROTOCOL_AUTHORIZATION', message) }
 }
 
 /** auth-scheme = token; token68 (RFC 9110 §11.2). */

@@ -1,4 +1,5 @@
 import { SaxesParser } from 'saxes'
+import { GatewayError } from '../errors/catalogue.js'
 
 /** An element of a parsed SOAP message: namespace URI and local name, never the prefix. */
 export interface XmlElement {
@@ -9,8 +10,8 @@ export interface XmlElement {
   text: string
 }
 
-export class XmlError extends Error {
-  readonly code = 'PORTCULLIS_BAD_XML'
+export class XmlError extends GatewayError {
+  constructor (message: string, options?: { cause?: unknown }) { super('GW_PROTOCOL_XML', message, options) }
 }
 
 /** What any SOAP message this gateway reads needs, with room to spare; deeper or larger is refused. */

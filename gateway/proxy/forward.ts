@@ -5,8 +5,9 @@ import type { Metrics } from '../observability/metrics.js'
 import { isIdempotent } from '../upstream/classify.js'
 import type { UpstreamPool } from '../upstream/pool.js'
 import type { UpstreamServer } from '../upstream/server.js'
-import { answer } from './answers.js'
-import type { ProxyContext } from './context.js'
+import type { RequestState } from '../pipeline/request-state.js'
+import { reply } from '../replies/reply.js'
+import { writeReply } from '../replies/write-reply.js'
 import type { RequestBody } from './request-body.js'
 import { UpstreamAttempt, type AttemptOutcome } from './upstream-attempt.js'
 
@@ -36,7 +37,7 @@ export interface ForwardRequest {
  * of the answer went to the client, nor a non-idempotent request the server may have processed.
  * `onDone` runs when the loop is over, whatever the outcome.
  */
-export function forward (ctx: ProxyContext, pool: UpstreamPool, request: ForwardRequest, deps: ForwardDeps, onDone: () => void): void {
+export function forward (ctx: RequestState, pool: UpstreamPool, request: ForwardRequest, deps: ForwardDeps, onDone: () => void): void {
   new Forwarding(ctx, pool, request, deps, onDone).next()
 }
 
@@ -46,7 +47,7 @@ export function forward (ctx: ProxyContext, pool: UpstreamPool, request: Forward
  * more than this object's few fields.
  */
 class Forwarding {
-  readonly #ctx: ProxyContext
+  readonly #ctx: RequestState
   readonly #pool: UpstreamPool
   readonly #request: ForwardRequest
   readonly #deps: ForwardDeps
@@ -59,7 +60,7 @@ class Forwarding {
   #retryAfterHint = 0
   #lastFailure = 'no server available'
 
-  constructor (ctx: ProxyContext, pool: UpstreamPool, request: ForwardRequest, deps: ForwardDeps, onDone: () => void) {
+  constructor (ctx: RequestState, pool: UpstreamPool, request: ForwardRequest, deps: ForwardDeps, onDone: () => void) {
     this.#ctx = ctx
     this.#pool = pool
     this.#request = request
@@ -167,9 +168,8 @@ class Forwarding {
   #answerExhausted (): void {
     if (!this.#interrupted) {
       const { retry } = this.#pool.config
-      this.#ctx.note = `every attempt failed: ${this.#lastFailure}`
       const after = Math.min(Math.max(this.#retryAfterHint, 5), Math.max(retry.retryAfterCapSeconds, 1))
-      answer(this.#ctx.res, 503, this.#ctx.service, 'Service temporarily unavailable, please retry', { 'retry-after': String(after) })
+      writeReply(this.#ctx, reply('GW_UPSTREAM_EXHAUSTED', undefined, { headers: { 'retry-after': String(after) }, note: `every attempt failed: ${this.#lastFailure}` }))
     }
     this.#finish()
   }
@@ -190,7 +190,7 @@ class Forwarding {
       step()
     } catch (err) {
       this.#deps.log.error({ err, service: this.#ctx.service }, 'request failed inside the gateway')
-      if (!this.#ctx.res.headersSent) answer(this.#ctx.res, 500, this.#ctx.service, 'Internal gateway error')
+      if (!this.#ctx.res.headersSent) writeReply(this.#ctx, reply('GW_INTERNAL'))
       this.#detach()
     }
   }
@@ -218,11 +218,10 @@ function record (pool: UpstreamPool, server: UpstreamServer, outcome: AttemptOut
 }
 
 /** A failure that must not be replayed: 502 for a broken connection, 504 for a timeout. */
-function answerUnreplayable (ctx: ProxyContext, outcome: AttemptOutcome, detail: string): void {
+function answerUnreplayable (ctx: RequestState, outcome: AttemptOutcome, detail: string): void {
   ctx.note = `not replayable: ${detail}`
   if (outcome.kind !== 'failed' || outcome.responseStarted) return
-  const timeout = outcome.error.reason === 'timeout'
-  answer(ctx.res, timeout ? 504 : 502, ctx.service, timeout ? 'Upstream did not answer in time' : 'Upstream connection failed')
+  writeReply(ctx, reply(outcome.error.reason === 'timeout' ? 'GW_UPSTREAM_TIMEOUT' : outcome.error.code === 'GW_UPSTREAM_BAD_RESPONSE' ? 'GW_UPSTREAM_BAD_RESPONSE' : 'GW_UPSTREAM_CONNECT'))
 }
 
 function bodyFor (body: RequestBody): Buffer | Readable | null {

@@ -1,5 +1,8 @@
 import type { ServiceName } from '../config/schema.js'
 
+/** What a request can be routed to: a published (proxied) service, or ENS, which the gateway serves itself. */
+export type RoutedService = ServiceName | 'ens'
+
 /**
  * Which published service a canonical path belongs to. Paths follow what Exchange and the Lync/Skype
  * external web site publish (reference/ucwa.md §2.2); anything else answers 404 and reaches nobody.
@@ -36,11 +39,15 @@ const UNDER_AUTODISCOVER = new Map<string, ServiceName>([
   ['xframe', 'ucwa']
 ])
 
+/** ENS's device API and Exchange's callback, under /api/ens and /MailNotifications/api/ens (design.md, "ENS"). */
+const ENS_PREFIXES = ['/api/ens/', '/mailnotifications/api/ens/']
+
 /** Services whose paths must be followed by nothing else than '/' or the end (no `/ewsfoo`). */
-export function serviceForPath (canonicalPath: string, host: string | undefined): ServiceName | undefined {
+export function serviceForPath (canonicalPath: string, host: string | undefined): RoutedService | undefined {
   const lower = canonicalPath.toLowerCase()
   const end = lower.indexOf('/', 1)
   const first = end === -1 ? lower.slice(1) : lower.slice(1, end)
+  if ((first === 'api' || first === 'mailnotifications') && ENS_PREFIXES.some(prefix => lower.startsWith(prefix))) return 'ens'
   if (first === 'autodiscover') {
     if (end === -1) return undefined
     const end2 = lower.indexOf('/', end + 1)
@@ -53,7 +60,8 @@ export function serviceForPath (canonicalPath: string, host: string | undefined)
 }
 
 /** Methods each service accepts; others get 405 without reaching an upstream. */
-export const ALLOWED_METHODS: Record<ServiceName, ReadonlySet<string>> = {
+export const ALLOWED_METHODS: Record<RoutedService, ReadonlySet<string>> = {
+  ens: new Set(['GET', 'POST']),
   activesync: new Set(['POST', 'OPTIONS']),
   ews: new Set(['POST', 'GET', 'HEAD', 'OPTIONS']),
   autodiscover: new Set(['POST', 'GET', 'HEAD', 'OPTIONS']),

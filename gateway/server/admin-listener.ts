@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
-import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Logger } from '../observability/log.js'
 import type { Metrics } from '../observability/metrics.js'
 import type { UpstreamPool } from '../upstream/pool.js'
@@ -15,8 +15,8 @@ export interface AdminDeps {
   ready: () => Promise<boolean>
   store: Store
   reloadPolicies: (trigger: string) => ReloadResult
-  /** ENS key rotation; absent when ENS is off. */
-  rotateEnsKey?: (userId: string, options: { revoke: boolean }) => Promise<{ key: { keyId: string }, retired?: string }>
+  /** Routes services bring to the token-protected API (ENS's key rotation), registered as fastify plugins. */
+  apiRoutes?: ReadonlyArray<(api: FastifyInstance) => Promise<void>>
 }
 
 /**
@@ -69,12 +69,7 @@ export function createAdminServer (deps: AdminDeps) {
       const result = deps.reloadPolicies('admin API')
       return reply.code(result.ok ? 200 : 422).send(result)
     })
-    api.post<{ Params: { userId: string }, Querystring: { revoke?: string } }>('/api/ens/keys/:userId/rotate', async (req, reply) => {
-      if (!deps.rotateEnsKey) return reply.code(404).send({ error: 'ENS is not enabled' })
-      if (!/^[0-9a-f]{64}$/.test(req.params.userId)) return reply.code(400).send({ error: 'userId must be the hex SHA-256 of the lower-case e-mail address' })
-      const { key, retired } = await deps.rotateEnsKey(req.params.userId, { revoke: req.query.revoke === 'true' })
-      return reply.send({ userId: req.params.userId, keyId: key.keyId, ...(retired ? { retired } : {}), revoked: req.query.revoke === 'true' })
-    })
+    for (const routes of deps.apiRoutes ?? []) api.register(routes)
   })
   return app
 }

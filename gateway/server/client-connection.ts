@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
-import type { Identified } from '../policy/identify.js'
+import type { Identified } from '../protocols/identify.js'
 import { authScheme } from '../protocols/authorization.js'
 import { createPinnedPool } from '../upstream/dispatcher.js'
 import type { ConnectionPool } from '../upstream/http1/connection-pool.js'

@@ -8,7 +8,7 @@ import { HealthChecker } from '../upstream/health-check.js'
 import { UpstreamPool } from '../upstream/pool.js'
 import { createAdminServer } from './admin-listener.js'
 import { createMainServer } from './main-listener.js'
-import { ProxyHandler } from './proxy-handler.js'
+import { RequestHandler } from './request-handler.js'
 import { PolicyGate } from '../policy/gate.js'
 import { PolicyHolder, type ReloadResult } from '../policy/policy-holder.js'
 import { createStore } from '../store/create-store.js'
@@ -41,11 +41,11 @@ export async function startGateway (config: LoadedConfig, log: Logger): Promise<
   const gate = policies ? new PolicyGate(policies, store, metrics, log, credentialChecker(pools, publicHost), config.store.type === 'redis' ? config.store.onUnavailable : 'open') : undefined
   const reloadPolicies = (trigger: string): ReloadResult => policies ? policies.reload(trigger) : { ok: false, problems: ['no policies file configured'] }
   // Loaded only when enabled: ews-javascript-api and its dependencies are about 700 modules.
-  const ens = config.ens.enabled ? await (await import('../../ens/create-ens.js')).createEns(config, store, pools, metrics, log, gate) : undefined
-  const handler = new ProxyHandler({ config, pools, metrics, log, ...(gate ? { gate } : {}), ...(ens ? { fallback: ens.handle } : {}) })
+  const ens = config.ens.enabled ? await (await import('../../ens/create-ens.js')).createEns(config, store, pools, metrics, log) : undefined
+  const handler = new RequestHandler({ config, pools, metrics, log, ...(gate ? { gate } : {}), ...(ens ? { ens: ens.handle } : {}) })
   const main = createMainServer(config, handler.handle, log, (socket, fn) => handler.afterPending(socket, fn))
   let ready = false
-  const admin = createAdminServer({ metrics, log, pools, store, reloadPolicies, ...(ens ? { rotateEnsKey: (userId: string, options: { revoke: boolean }) => ens.service.rotateKey(userId, options) } : {}), token: config.admin.tokenEnv ? process.env[config.admin.tokenEnv] : undefined, ready: async () => ready && await store.ping().then(() => true, () => false) })
+  const admin = createAdminServer({ metrics, log, pools, store, reloadPolicies, ...(ens ? { apiRoutes: [ens.adminRoutes] } : {}), token: config.admin.tokenEnv ? process.env[config.admin.tokenEnv] : undefined, ready: async () => ready && await store.ping().then(() => true, () => false) })
 
   try {
     await listen(main, config.listen.port, config.listen.host)
@@ -79,7 +79,7 @@ export async function startGateway (config: LoadedConfig, log: Logger): Promise<
 interface ShutdownParts {
   main: Server
   admin: ReturnType<typeof createAdminServer>
-  handler: ProxyHandler
+  handler: RequestHandler
   pools: Map<string, UpstreamPool>
   checkers: HealthChecker[]
   log: Logger
@@ -100,10 +100,7 @@ async function shutdown (p: ShutdownParts): Promise<void> {
   const deadline = Date.now() + p.graceMs
   const ordinaryLeft = (): number => [...p.handler.inFlight].filter(ctx => ctx.longPollMs === undefined).length
   while (ordinaryLeft() > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 50))
-  for (const ctx of p.handler.inFlight) {
-    if (ctx.interrupt) ctx.interrupt()
-    else if (!ctx.res.writableFinished) ctx.res.destroy()
-  }
+  for (const state of p.handler.inFlight) p.handler.interrupt(state)
   await new Promise(resolve => setTimeout(resolve, 20)) // let interrupted answers flush
   p.main.closeAllConnections()
   await closed

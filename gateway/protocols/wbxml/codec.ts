@@ -1,4 +1,5 @@
 import { CODE_PAGES, TOKENS } from './codepages.js'
+import { GatewayError } from '../../errors/catalogue.js'
 
 /** An element as the codec sees it: `name` is "Page:Tag" (e.g. "Ping:Status"). */
 export interface WbxmlElement {
@@ -15,8 +16,8 @@ const STR_T = 0x83
 const OPAQUE = 0xc3
 const WITH_CONTENT = 0x40
 
-export class WbxmlError extends Error {
-  readonly code = 'PORTCULLIS_WBXML_INVALID'
+export class WbxmlError extends GatewayError {
+  constructor (message: string) { super('GW_PROTOCOL_WBXML', message) }
 }
 
 /** Encodes one document: WBXML 1.3, public id 1 (unknown), UTF-8, no string table. */

@@ -1,3 +1,4 @@
+import { GatewayError } from '../../errors/catalogue.js'
 /** What the parser hands on: the head of each final answer, its body in pieces, its end. */
 export interface ResponseSink {
   onHead: (status: number, headers: string[]) => void
@@ -7,8 +8,8 @@ export interface ResponseSink {
 }
 
 /** A malformed answer: the connection is broken and must not be reused. */
-export class ResponseParseError extends Error {
-  readonly code = 'UPSTREAM_BAD_RESPONSE'
+export class ResponseParseError extends GatewayError {
+  constructor (message: string) { super('GW_UPSTREAM_BAD_RESPONSE', message) }
 }
 
 const MAX_HEAD_BYTES = 65_536

@@ -1,10 +1,10 @@
-import type { IncomingMessage } from 'node:http'
-import type { ServiceName } from '../config/schema.js'
-import { parseActiveSyncRequest, type ActiveSyncRequest } from '../protocols/activesync-request.js'
-import { parseAuthorization, type Authorization } from '../protocols/authorization.js'
-import { decodeWbxml, type WbxmlElement } from '../protocols/wbxml/codec.js'
-import { parseXml, soapOperation, XmlError, type XmlElement } from '../protocols/xml.js'
-import type { RequestBody } from '../proxy/request-body.js'
+import type { IncomingHttpHeaders } from 'node:http'
+import { GatewayError } from '../errors/catalogue.js'
+import type { RoutedService } from '../routing/services.js'
+import { parseActiveSyncRequest, type ActiveSyncRequest } from './activesync-request.js'
+import { parseAuthorization, type Authorization } from './authorization.js'
+import { decodeWbxml, type WbxmlElement } from './wbxml/codec.js'
+import { parseXml, soapOperation, XmlError, type XmlElement } from './xml.js'
 import type { ClientIdentity } from '../../policies/identity.js'
 import type { DeviceInformation } from '../store/store.js'
 
@@ -18,8 +18,21 @@ export interface Identified {
 }
 
 /** Input the gateway refuses to guess about: the caller answers 400 with the message. */
-export class IdentityError extends Error {
-  readonly code = 'PORTCULLIS_BAD_IDENTITY'
+export class IdentityError extends GatewayError {
+  constructor (message: string, options?: { cause?: unknown }) { super('GW_PROTOCOL_IDENTITY', message, options) }
+}
+
+/** The request as identification reads it: the line and headers the gateway decided on, nothing live. */
+export interface RequestFacts {
+  readonly method: string | undefined
+  /** Canonical path (what routing decided on) and raw query. */
+  readonly path: string
+  readonly query: string
+  readonly headers: IncomingHttpHeaders
+  /** The client's address as the gateway decided it (listen.trustedProxies applied). */
+  readonly clientIp: string
+  /** The body when it was read whole; undefined when it streams (no rule needs it). */
+  readonly body: Buffer | undefined
 }
 
 /**
@@ -39,33 +52,34 @@ export const UCWA_APPLICATIONS = /\/applications\/?$/i
 export const DEVICE_INFORMATION_COMMANDS: ReadonlySet<string> = new Set(['Settings', 'Provision'])
 
 /**
- * Who is asking, from the request line, headers and (buffered) body. Pure: no I/O. Throws on input
- * the gateway refuses to guess about (ambiguous query, malformed WBXML or SOAP, control characters,
- * over-long keys): the caller answers 400.
+ * Who is asking, from the request line, headers and (buffered) body. Pure: no I/O, no store, nothing
+ * of the server. Throws a GW_PROTOCOL_* error (the parsers' own, or IdentityError) on input the gateway
+ * refuses to guess about (ambiguous query, malformed WBXML or SOAP, control characters, over-long
+ * keys): the caller answers 400.
  */
-export function identify (service: ServiceName, req: IncomingMessage, path: string, query: string, clientIp: string, body: RequestBody): Identified {
-  const authorization = parse(() => parseAuthorization(req.headers.authorization))
+export function identify (service: RoutedService, request: RequestFacts): Identified {
+  const { headers, path, body: data } = request
+  const authorization = parseAuthorization(headers.authorization)
   const identity: ClientIdentity = {
     protocol: service,
-    userAgent: cut(req.headers['user-agent'], IDENTITY_LIMITS.userAgent),
-    method: req.method,
+    userAgent: cut(headers['user-agent'], IDENTITY_LIMITS.userAgent),
+    method: request.method,
     path,
-    clientIp,
+    clientIp: request.clientIp,
     authScheme: authorization.scheme,
     user: authorization.user,
-    headers: req.headers
+    headers
   }
-  const data = body.kind === 'buffered' ? body.data : undefined
   const result: Identified = { identity, authorization }
   if (service === 'activesync') {
-    const as = parse(() => parseActiveSyncRequest(query, req.headers))
+    const as = parseActiveSyncRequest(request.query, headers)
     identity.command = as.command
     identity.deviceId = as.deviceId
     identity.deviceType = as.deviceType
     identity.user ??= as.user // Authorization is authoritative; the query's User is what the client claims
     result.activesync = as
     if (data && as.command !== undefined && DEVICE_INFORMATION_COMMANDS.has(as.command)) {
-      const info = deviceInformation(parse(() => decodeWbxml(data)))
+      const info = deviceInformation(decodeWbxml(data))
       if (info) {
         result.deviceInformation = info
         identity.deviceModel = info.model
@@ -73,23 +87,13 @@ export function identify (service: ServiceName, req: IncomingMessage, path: stri
       }
     }
   } else if (service === 'ews') {
-    identity.command = ewsOperation(req.headers.soapaction, data)
-  } else if (service === 'ucwa' && data && req.method === 'POST' && UCWA_APPLICATIONS.test(path)) {
-    const ua = ucwaApplicationUserAgent(data, req.headers['content-type'])
+    identity.command = ewsOperation(headers.soapaction, data)
+  } else if (service === 'ucwa' && data && request.method === 'POST' && UCWA_APPLICATIONS.test(path)) {
+    const ua = ucwaApplicationUserAgent(data, headers['content-type'])
     if (ua !== undefined && ua !== identity.userAgent) result.otherUserAgent = ua.slice(0, IDENTITY_LIMITS.userAgent)
   }
   checkFields(identity, result)
   return result
-}
-
-/** Runs a protocol parser; its own errors become IdentityError (400). */
-function parse<T> (run: () => T): T {
-  try {
-    return run()
-  } catch (err) {
-    if (err instanceof Error && 'code' in err && String(err.code).startsWith('PORTCULLIS_')) throw new IdentityError(err.message)
-    throw err
-  }
 }
 
 function checkFields (identity: ClientIdentity, result: Identified): void {
@@ -152,7 +156,7 @@ function ewsOperation (header: string | string[] | undefined, body: Buffer | und
   try {
     operation = soapOperation(body.toString('utf8'))
   } catch (err) {
-    if (err instanceof XmlError) throw new IdentityError(`SOAP body: ${err.message}`)
+    if (err instanceof XmlError) throw new IdentityError(`SOAP body: ${err.message}`, { cause: err })
     throw err
   }
   if (action !== undefined && action.toLowerCase() !== operation.toLowerCase()) throw new IdentityError('SOAPAction names another operation than the SOAP body')

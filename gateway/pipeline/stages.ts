@@ -1,0 +1,35 @@
+import { admit } from './admit.js'
+import { classify } from './classify.js'
+import { identifyClient } from './identify-client.js'
+import { prepare } from './prepare.js'
+import { readBody } from './read-body.js'
+import type { Reply } from '../replies/reply.js'
+import { route } from './route.js'
+import type { PipelineEnv, Stage } from './stage.js'
+import type { RequestState } from './request-state.js'
+
+/**
+ * The request path, in order. Each stage is a file of this folder; a new one (account protection,
+ * rate limits, pre-authentication) goes into this list where it belongs and nowhere else. After the
+ * last stage the request is delivered: forwarded by the attempt loop (gateway/proxy/forward.ts), or
+ * served by ENS.
+ */
+export const STAGES: readonly Stage[] = [
+  route, //          canonical target, service, upstream pool, method          (404, 405, 400)
+  classify, //       Autodiscover shapes, ActiveSync command, long-poll        (400)
+  readBody, //       whole when a rule reads it, else buffered or streamed     (413)
+  identifyClient, // who is asking: pure, from the protocol parsers           (400)
+  admit, //          the policy's verdict and the device inventory           (403, Status 129, 503)
+  prepare //         exactly what goes upstream
+]
+
+/** Runs the stages in order until one replies; undefined when the request is to be delivered. */
+export async function runStages (state: RequestState, env: PipelineEnv): Promise<Reply | undefined> {
+  for (const stage of STAGES) {
+    let result = stage(state, env)
+    if (result instanceof Promise) result = await result
+    if (result !== undefined) return result
+  }
+  state.identified = undefined // a held long-poll keeps the state for an hour, not the stages' working data
+  return undefined
+}
