@@ -14,7 +14,7 @@ import { WebhookProvider } from './push/webhook.js'
 import { KeyRateLimit } from './rate-limit.js'
 import { handleNotify, isNotifyRequest } from './notify-route.js'
 import { ensAdminRoutes } from './admin-routes.js'
-import { ensRoutes } from './routes.js'
+import { ensRoutes, refuse } from './routes.js'
 import { EnsService } from './service.js'
 
 export interface Ens {
@@ -54,13 +54,16 @@ export async function createEns (config: LoadedConfig, store: Store, pools: Read
   // The logger of this app never prints URLs: the notify URL carries the encrypted credentials.
   const app = Fastify({ loggerInstance: log.child({ listener: 'ens' }, { level: 'warn' }), bodyLimit: 65_536 })
   app.setErrorHandler((err: Error & { statusCode?: number, code?: string }, _req, reply) => {
-    if (err instanceof StoreUnavailableError) return reply.code(503).header('retry-after', '30').send({ error: 'temporarily unavailable, try again later' })
+    if (err instanceof StoreUnavailableError) return refuse(reply.header('retry-after', '30'), 'GW_STORE_UNAVAILABLE')
     const status = err.statusCode ?? 500
-    if (status >= 500) log.error({ code: err.code, message: err.message }, 'ENS request failed')
-    return reply.code(status).send({ error: status >= 500 ? 'internal error' : err.message })
+    if (status >= 500) {
+      log.error({ code: err.code, message: err.message }, 'ENS request failed')
+      return refuse(reply, 'GW_INTERNAL')
+    }
+    return reply.code(status).send({ error: err.message }) // fastify's own 4xx (a malformed JSON body, say)
   })
   // Never fastify's default 404, which echoes the URL (and a notify URL's query carries `creds`).
-  app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'not found' }))
+  app.setNotFoundHandler((_req, reply) => refuse(reply, 'GW_ROUTE_NOT_FOUND'))
   const clients = new WeakMap<IncomingMessage, string>()
   const clientAddress = (req: IncomingMessage): string => clients.get(req) ?? req.socket.remoteAddress ?? ''
   const routes = ensRoutes({ service, store, apiTokens, rateLimit: new KeyRateLimit(), clientAddress })

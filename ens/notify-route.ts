@@ -1,5 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Logger } from '../gateway/observability/log.js'
+import type { ErrorCode } from '../gateway/errors/catalogue.js'
+import { reply as gatewayReply } from '../gateway/replies/reply.js'
+import { replyBody } from '../gateway/replies/write-reply.js'
 import { StoreUnavailableError } from '../gateway/store/store.js'
 import { NotificationParseError, parseSendNotification, sendNotificationResult } from './send-notification.js'
 import type { EnsService, Subscription } from './service.js'
@@ -24,10 +27,10 @@ export function isNotifyRequest (req: IncomingMessage): boolean {
  * Only SOAP SendNotification is accepted; errors never echo the URL (it carries `creds`).
  */
 export function handleNotify (req: IncomingMessage, res: ServerResponse, service: EnsService, log: Logger): void {
-  if (req.method !== 'POST') return reply(res, 405, JSON.stringify({ error: 'POST only' }), 'application/json', { allow: 'POST' })
-  if (!XML_TYPE.test(req.headers['content-type'] ?? '')) return reply(res, 415, JSON.stringify({ error: 'expected text/xml' }), 'application/json')
+  if (req.method !== 'POST') return refuse(res, 'GW_ROUTE_METHOD_NOT_ALLOWED', undefined, { allow: 'POST' })
+  if (!XML_TYPE.test(req.headers['content-type'] ?? '')) return refuse(res, 'GW_ENS_UNSUPPORTED_MEDIA')
   const action = String(req.headers.soapaction ?? '').replace(/"/g, '')
-  if (action !== '' && action !== SEND_NOTIFICATION) return reply(res, 400, JSON.stringify({ error: 'only SOAP SendNotification is accepted here' }), 'application/json')
+  if (action !== '' && action !== SEND_NOTIFICATION) return refuse(res, 'GW_ENS_BAD_NOTIFICATION', 'only SOAP SendNotification is accepted here')
   const url = req.url ?? ''
   const query = new URLSearchParams(url.slice(url.indexOf('?') + 1))
   // The callback is authenticated (handle and secret from the query) before a byte of its body is
@@ -35,9 +38,9 @@ export function handleNotify (req: IncomingMessage, res: ServerResponse, service
   service.authenticate(query.get('id') ?? '', query.get('s') ?? '').then(subscription => {
     if (!subscription) return reply(res, 200, sendNotificationResult('Unsubscribe'), 'text/xml; charset=utf-8', { connection: 'close' })
     const declared = Number(req.headers['content-length'] ?? 0)
-    if (declared > MAX_BODY) return reply(res, 413, JSON.stringify({ error: 'body too large' }), 'application/json', { connection: 'close' })
+    if (declared > MAX_BODY) return refuse(res, 'GW_PROTOCOL_BODY_TOO_LARGE', undefined, { connection: 'close' })
     readBounded(req, MAX_BODY, body => {
-      if (!body) return reply(res, 413, JSON.stringify({ error: 'body too large' }), 'application/json', { connection: 'close' })
+      if (!body) return refuse(res, 'GW_PROTOCOL_BODY_TOO_LARGE', undefined, { connection: 'close' })
       answer(body.toString('utf8'), query.get('creds') ?? '', subscription, service).then(
         ({ status, body, type, headers }) => reply(res, status, body, type, headers),
         (err: Error & { code?: string }) => failed(res, log, err))
@@ -47,9 +50,9 @@ export function handleNotify (req: IncomingMessage, res: ServerResponse, service
 
 function failed (res: ServerResponse, log: Logger, err: Error & { code?: string }): void {
   // The store is down: Exchange keeps the notification and delivers it again later.
-  if (err instanceof StoreUnavailableError) return reply(res, 503, JSON.stringify({ error: 'temporarily unavailable' }), 'application/json', { 'retry-after': '30' })
+  if (err instanceof StoreUnavailableError) return refuse(res, 'GW_STORE_UNAVAILABLE', undefined, { 'retry-after': '30' })
   log.error({ code: err.code, message: err.message }, 'ENS request failed')
-  reply(res, 500, JSON.stringify({ error: 'internal error' }), 'application/json')
+  refuse(res, 'GW_INTERNAL')
 }
 
 /** Reads a body of at most `limit` bytes; `undefined` when it is larger (the rest is not read). */
@@ -77,10 +80,10 @@ async function answer (xml: string, ciphertext: string, subscription: Subscripti
     notification = parseSendNotification(xml)
   } catch (err) {
     if (!(err instanceof NotificationParseError)) throw err
-    return { status: 400, body: JSON.stringify({ error: err.message }), type: 'application/json' }
+    return { ...replyBody('ens', gatewayReply(err.code, err.message)) }
   }
   const outcome = await service.notify(subscription, ciphertext, notification)
-  if ('retry' in outcome) return { status: 503, body: JSON.stringify({ error: 'temporarily unavailable' }), type: 'application/json', headers: { 'retry-after': '30' } }
+  if ('retry' in outcome) return { ...replyBody('ens', gatewayReply('GW_ENS_RETRY_LATER')), headers: { 'retry-after': '30' } }
   return { status: 200, body: sendNotificationResult(outcome.answer), type: 'text/xml; charset=utf-8' }
 }
 
@@ -88,4 +91,10 @@ function reply (res: ServerResponse, status: number, body: string, type: string,
   if (res.headersSent) return
   res.writeHead(status, { ...headers, 'content-type': type, 'content-length': Buffer.byteLength(body) })
   res.end(body)
+}
+
+/** An answer in the gateway's one ENS reply form (gateway/replies/write-reply.ts), from its catalogue code. */
+function refuse (res: ServerResponse, code: ErrorCode, message?: string, headers?: Record<string, string>): void {
+  const { status, type, body } = replyBody('ens', gatewayReply(code, message))
+  reply(res, status, body, type, headers)
 }

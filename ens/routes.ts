@@ -1,6 +1,9 @@
 import { timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { ErrorCode } from '../gateway/errors/catalogue.js'
+import { reply as gatewayReply } from '../gateway/replies/reply.js'
+import { replyBody } from '../gateway/replies/write-reply.js'
 import type { Store } from '../gateway/store/store.js'
 import type { KeyRateLimit } from './rate-limit.js'
 import type { StoredKey } from './keys.js'
@@ -35,11 +38,11 @@ export function ensRoutes (deps: EnsRouteDeps) {
 
       device.post<{ Body: { userId?: unknown } }>('/publickey', async (req, reply) => {
         const userId = req.body?.userId
-        if (typeof userId !== 'string' || !USER_ID.test(userId)) return reply.code(400).send({ error: 'userId must be the hex SHA-256 of the lower-case e-mail address' })
+        if (typeof userId !== 'string' || !USER_ID.test(userId)) return refuse(reply, 'GW_ENS_BAD_REQUEST', 'userId must be the hex SHA-256 of the lower-case e-mail address')
         if (await deps.store.get(`ens:key:${userId}`)) return publicKeyAnswer(userId, await deps.service.publicKey(userId))
         const admitted = deps.rateLimit.admit(deps.clientAddress(req.raw))
         if (admitted !== 'ok') {
-          return reply.code(admitted === 'busy' ? 503 : 429).header('retry-after', admitted === 'busy' ? '5' : '60').send({ error: admitted === 'busy' ? 'too many keys being made right now, try again shortly' : 'too many new keys from this address' })
+          return refuse(reply.header('retry-after', admitted === 'busy' ? '5' : '60'), admitted === 'busy' ? 'GW_ENS_BUSY' : 'GW_ENS_RATE_LIMITED')
         }
         try {
           return publicKeyAnswer(userId, await deps.service.publicKey(userId))
@@ -55,19 +58,19 @@ export function ensRoutes (deps: EnsRouteDeps) {
           !/^[A-Za-z0-9_-]{16,2048}$/.test(b.credentials) || typeof b.emailAddress !== 'string' || b.emailAddress.length > 254 || !EMAIL.test(b.emailAddress) ||
           typeof d?.id !== 'string' || !DEVICE_FIELD.test(d.id) || typeof d.token !== 'string' || !PUSH_TOKEN.test(d.token) ||
           (d.platform !== 'apns' && d.platform !== 'fcm' && d.platform !== 'webhook')) {
-          return reply.code(400).send({ error: 'expected {userId, keyId, credentials (base64url), emailAddress, device: {id, platform: apns|fcm|webhook, token}}' })
+          return refuse(reply, 'GW_ENS_BAD_REQUEST', 'expected {userId, keyId, credentials (base64url), emailAddress, device: {id, platform: apns|fcm|webhook, token}}')
         }
         const outcome = await deps.service.subscribe(b.userId, b.keyId, b.credentials, b.emailAddress, { id: d.id, platform: d.platform, token: d.token })
-        return outcome.status === 201 ? reply.code(201).send({ subscriptionId: outcome.subscriptionId }) : reply.code(outcome.status).send({ error: outcome.error })
+        return 'created' in outcome ? reply.code(201).send({ subscriptionId: outcome.subscriptionId }) : refuse(reply, outcome.refused, outcome.detail)
       })
 
       device.post<{ Body: { userId?: unknown, deviceId?: unknown, subscriptionId?: unknown } }>('/unsubscribe', async (req, reply) => {
         const { userId, deviceId, subscriptionId } = req.body ?? {}
         if (typeof userId !== 'string' || !USER_ID.test(userId) || typeof deviceId !== 'string' || !DEVICE_FIELD.test(deviceId) || typeof subscriptionId !== 'string') {
-          return reply.code(400).send({ error: 'expected {userId, deviceId, subscriptionId}' })
+          return refuse(reply, 'GW_ENS_BAD_REQUEST', 'expected {userId, deviceId, subscriptionId}')
         }
         // Unknown device, someone else's, or a wrong subscriptionId: one answer (no oracle).
-        if (!HANDLE.test(subscriptionId) || !await deps.service.unsubscribe(userId, deviceId, subscriptionId)) return reply.code(404).send({ error: 'no such subscription' })
+        if (!HANDLE.test(subscriptionId) || !await deps.service.unsubscribe(userId, deviceId, subscriptionId)) return refuse(reply, 'GW_ENS_NO_SUBSCRIPTION')
         return reply.code(204).send()
       })
     })
@@ -86,9 +89,15 @@ async function requireApiToken (req: FastifyRequest, reply: FastifyReply, tokens
   if (tokens.length === 0) return
   const given = Buffer.from(String(req.headers.apitoken ?? ''))
   const ok = tokens.some(t => { const b = Buffer.from(t); return b.length === given.length && timingSafeEqual(b, given) })
-  if (!ok) return reply.code(401).send({ error: 'missing or wrong ApiToken header' })
+  if (!ok) return refuse(reply, 'GW_ENS_API_TOKEN')
 }
 
 function publicKeyAnswer (userId: string, key: StoredKey): Record<string, string> {
   return { userId, keyId: key.keyId, publicKey: key.publicKeyPem, algorithm: 'RSA-OAEP-256' }
+}
+
+/** An ENS refusal in the gateway's one reply form for ENS (gateway/replies/write-reply.ts), with its catalogue code. */
+export function refuse (reply: FastifyReply, code: ErrorCode, message?: string): FastifyReply {
+  const { status, type, body } = replyBody('ens', gatewayReply(code, message))
+  return reply.code(status).header('content-type', type).send(body)
 }

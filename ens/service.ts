@@ -37,13 +37,15 @@ export interface Subscription {
   lastNudge?: number
 }
 
-export type SubscribeOutcome = { status: 201, subscriptionId: string } | { status: 400 | 401 | 403 | 404 | 503, error: string }
+/** A domain outcome, not an HTTP answer: the routes turn a refusal's catalogue code into one. */
+export type SubscribeOutcome = { created: true, subscriptionId: string } | { refused: SubscribeRefusal, detail?: string }
+export type SubscribeRefusal = 'GW_ENS_MAILBOX_REFUSED' | 'GW_ENS_UNKNOWN_KEY' | 'GW_ENS_BAD_REQUEST' | 'GW_ENS_UNDECRYPTABLE' | 'GW_ENS_EWS_UNAUTHORIZED' | 'GW_ENS_EWS_UNAVAILABLE'
 
 /** A device in a user's list, with the hash of the subscription handle that proves it may leave. */
 type StoredDevice = PushDevice & { handleHash?: string }
 
 /** One answer for "not your mailbox", whichever check found it (no oracle on who owns what). */
-const NOT_YOUR_MAILBOX = { status: 403, error: 'these credentials do not open the mailbox of this userId' } as const
+const NOT_YOUR_MAILBOX: SubscribeOutcome = { refused: 'GW_ENS_MAILBOX_REFUSED' }
 export type NotifyOutcome = { answer: 'OK' | 'Unsubscribe' } | { retry: string }
 
 /**
@@ -106,14 +108,14 @@ export class EnsService {
   async subscribe (userId: string, keyId: string, ciphertext: string, emailAddress: string, device: PushDevice): Promise<SubscribeOutcome> {
     if (mailboxUserId(emailAddress) !== userId) return this.#subscribed('mailbox_refused', NOT_YOUR_MAILBOX)
     const privateKey = await this.#privateKey(userId, keyId)
-    if (!privateKey) return this.#subscribed('unknown_key', { status: 404, error: 'unknown userId or keyId: ask for a public key first' })
-    if (!this.#providers.has(device.platform)) return this.#subscribed('bad_request', { status: 400, error: `push platform ${device.platform} is not configured` })
+    if (!privateKey) return this.#subscribed('unknown_key', { refused: 'GW_ENS_UNKNOWN_KEY' })
+    if (!this.#providers.has(device.platform)) return this.#subscribed('bad_request', { refused: 'GW_ENS_BAD_REQUEST', detail: `push platform ${device.platform} is not configured` })
     let credentials: Credentials
     try {
       credentials = decryptCredentials(ciphertext, privateKey)
     } catch (err) {
       if (!(err instanceof CredentialsError)) throw err
-      return this.#subscribed('undecryptable', { status: 400, error: err.message })
+      return this.#subscribed('undecryptable', { refused: 'GW_ENS_UNDECRYPTABLE' })
     }
     const handle = randomBytes(16).toString('hex')
     const secret = randomBytes(24).toString('base64url')
@@ -122,9 +124,9 @@ export class EnsService {
     try {
       result = await this.#withEws(target => subscribeInbox(target, credentials, emailAddress.toLowerCase(), callback, this.#settings.statusFrequencyMinutes))
     } catch (err) {
-      if (err instanceof EwsAuthError) return this.#subscribed('unauthorized', { status: 401, error: 'Exchange refused the credentials' })
+      if (err instanceof EwsAuthError) return this.#subscribed('unauthorized', { refused: 'GW_ENS_EWS_UNAUTHORIZED' })
       if (err instanceof EwsMailboxError) return this.#subscribed('mailbox_refused', NOT_YOUR_MAILBOX)
-      if (err instanceof EwsUnavailableError) return this.#subscribed('ews_unavailable', { status: 503, error: 'Exchange is not reachable, try again later' })
+      if (err instanceof EwsUnavailableError) return this.#subscribed('ews_unavailable', { refused: 'GW_ENS_EWS_UNAVAILABLE' })
       throw err
     }
     const account = sha256(credentials.user.toLowerCase())
@@ -139,7 +141,7 @@ export class EnsService {
     await this.#store.hset(`ens:devices:${userId}`, device.id, JSON.stringify(stored))
     await this.#keys.keep(userId, keyId)
     this.#log.info({ userId, deviceId: device.id, platform: device.platform }, 'ENS subscription created')
-    return this.#subscribed('created', { status: 201, subscriptionId: handle })
+    return this.#subscribed('created', { created: true, subscriptionId: handle })
   }
 
   /**

@@ -40,7 +40,7 @@ export const CATALOGUE = {
   GW_ENS_EWS_UNAVAILABLE: { status: 503, message: 'Exchange is not reachable, try again later' },
   GW_ENS_RATE_LIMITED: { status: 429, message: 'too many new keys from this address' },
   GW_ENS_BUSY: { status: 503, message: 'too many keys being made right now, try again shortly' },
-  GW_ENS_BLOCKED: { status: 403, message: 'blocked by policy' },
+  GW_ENS_RETRY_LATER: { status: 503, message: 'temporarily unavailable' },
   GW_ENS_BAD_NOTIFICATION: { status: 400, message: 'not a SendNotification' },
   GW_ENS_UNSUPPORTED_MEDIA: { status: 415, message: 'expected text/xml' },
   // Configuration: never an HTTP answer, a line from `check` or `start`.
