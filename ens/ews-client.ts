@@ -2,25 +2,21 @@
 // values are not XML-escaped (the callback URL is escaped before it goes in), service.Timeout and
 // service.UserAgent never reach the wire (a per-request XhrApi sets the timeout, HttpHeaders the UA),
 // and it has no push listener (ens/send-notification.ts parses what Exchange sends).
-import type { Dispatcher } from 'undici'
 import {
   EventType, ExchangeService, ExchangeVersion, FolderId, Mailbox, ServiceError, Uri, WebCredentials, WellKnownFolderName
 } from 'ews-javascript-api'
 import type { Credentials } from './crypto.js'
 import { xmlEscape } from './ews-soap.js'
 import { GatewayError } from '../gateway/errors/catalogue.js'
-import { EWS_TRANSPORT_ERROR, UndiciXhrApi } from './ews-http.js'
+import { GatewayXhrApi, type EwsTarget } from './ews-http.js'
 
 /** The user agent Portcullis' ENS sends to EWS: allow it in an EWS allow list (README, "ENS"). */
 export const ENS_USER_AGENT = 'Portcullis-ENS/1.0'
 
-export interface EwsTarget {
-  /** e.g. https://exch01.corp.example/EWS/Exchange.asmx */
-  url: string
-  timeoutMs: number
-  /** The upstream server's undici pool: its TLS settings apply, its connections are reused. */
-  dispatcher: Dispatcher
-}
+/** The URL ews-javascript-api is given; the host is never used (EwsTarget decides where calls go). */
+const EWS_URL = 'https://exchange.invalid/EWS/Exchange.asmx'
+
+export type { EwsTarget }
 
 export class EwsAuthError extends GatewayError {
   constructor (message?: string, options?: { cause?: unknown }) { super('GW_ENS_EWS_UNAUTHORIZED', message, options) }
@@ -43,11 +39,11 @@ export class EwsUnavailableError extends GatewayError {
  * A new ExchangeService and XhrApi for every call: credentials live in them, and sharing a service
  * object between users is how one ENS once served one user's mail to another.
  */
-function serviceFor (target: EwsTarget, credentials: Credentials): ExchangeService {
+function serviceFor (xhr: GatewayXhrApi, credentials: Credentials): ExchangeService {
   const service = new ExchangeService(ExchangeVersion.Exchange2013)
-  service.Url = new Uri(target.url)
+  service.Url = new Uri(EWS_URL) // only its path matters: the XHR layer sends to the Exchange pool
   service.Credentials = new WebCredentials(credentials.user, credentials.password)
-  service.XHRApi = new UndiciXhrApi(target.dispatcher, target.timeoutMs) as unknown as ExchangeService['XHRApi']
+  service.XHRApi = xhr as unknown as ExchangeService['XHRApi']
   service.AcceptGzipEncoding = false // responses are about 1 KB: compressing costs both sides more CPU than it saves
   service.HttpHeaders.Add('User-Agent', ENS_USER_AGENT)
   return service
@@ -60,28 +56,32 @@ function serviceFor (target: EwsTarget, credentials: Credentials): ExchangeServi
  * POST SendNotification to `callbackUrl`. `mailbox` must already be validated (it goes in unescaped).
  */
 export async function subscribeInbox (target: EwsTarget, credentials: Credentials, mailbox: string, callbackUrl: string, statusFrequencyMinutes: number): Promise<{ subscriptionId: string, watermark: string }> {
-  const service = serviceFor(target, credentials)
+  const xhr = new GatewayXhrApi(target)
+  const service = serviceFor(xhr, credentials)
   try {
     const subscription = await service.SubscribeToPushNotifications(
       [new FolderId(WellKnownFolderName.Inbox, new Mailbox(mailbox))], new Uri(xmlEscape(callbackUrl)) /* ews-javascript-api writes values unescaped (issues #358, #368) */, statusFrequencyMinutes, null as unknown as string,
       EventType.NewMail, EventType.Created)
     return { subscriptionId: subscription.Id, watermark: subscription.Watermark }
   } catch (err) {
-    throw classify(err)
+    throw classify(err, xhr)
   }
 }
 
-function classify (err: unknown): Error {
-  // ews-javascript-api turns a rejected XHR into SoapFaultDetails (HttpStatusCode, message) and an EWS
-  // error inside a 200 answer into a ServiceResponseException (ErrorCode, no status).
-  const e = err as { message?: string, status?: number, HttpStatusCode?: number, Response?: { status?: number }, ErrorCode?: unknown, code?: string }
-  const status = e.status ?? e.HttpStatusCode ?? e.Response?.status
-  const text = `${e.message ?? ''} ${String(e.code ?? '')}`
-  if (status === 401 || /\b401\b|Unauthorized/i.test(text)) return new EwsAuthError('Exchange refused the credentials')
-  const transport = text.includes(EWS_TRANSPORT_ERROR) || /ECONN|timeout|socket/i.test(text)
-  if (status === undefined && !transport && typeof e.ErrorCode === 'number' && MAILBOX_REFUSALS.has(e.ErrorCode)) return new EwsMailboxError('Exchange refused the mailbox for these credentials')
-  if (status === undefined && !transport && e.ErrorCode !== undefined) return err as Error
-  return new EwsUnavailableError(`EWS unavailable: ${status ?? (e.code || e.message || 'error')}`)
+/**
+ * What a failed call means, from how it ended (the XHR layer's record), never from message text:
+ * no server answered or EWS answered other than 200 → unavailable (401 → the credentials); a 200 whose
+ * response says ErrorAccessDenied and friends → not this mailbox. ews-javascript-api turns an EWS error
+ * inside a 200 answer into a ServiceResponseException with a numeric ErrorCode.
+ */
+function classify (err: unknown, xhr: GatewayXhrApi): Error {
+  if (xhr.transportFailure) return new EwsUnavailableError('EWS unavailable: no Exchange server answered', { cause: xhr.transportFailure })
+  if (xhr.status === 401) return new EwsAuthError('Exchange refused the credentials', { cause: err })
+  if (xhr.status !== undefined && xhr.status !== 200) return new EwsUnavailableError(`EWS unavailable: ${xhr.status}`, { cause: err })
+  const errorCode = (err as { ErrorCode?: unknown }).ErrorCode
+  if (typeof errorCode === 'number' && MAILBOX_REFUSALS.has(errorCode)) return new EwsMailboxError('Exchange refused the mailbox for these credentials', { cause: err })
+  if (errorCode !== undefined) return err as Error
+  return new EwsUnavailableError('EWS unavailable: unreadable answer', { cause: err })
 }
 
 /** EWS errors that mean "these credentials cannot open that mailbox". */

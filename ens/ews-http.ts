@@ -1,17 +1,13 @@
 import { promisify } from 'node:util'
 import { brotliDecompress, gunzip, inflate, type ZlibOptions } from 'node:zlib'
-import type { Dispatcher } from 'undici'
+import type { BufferedAnswer, BufferedRequest } from '../gateway/upstream/http1/buffered-request.js'
 
-/** Starts the message of every transport failure, so it can be recognised after ews-javascript-api rewrapped it. */
-export const EWS_TRANSPORT_ERROR = 'EWS transport error'
-
-/** A transport failure (no HTTP answer from EWS): connection refused or reset, TLS, timeout. */
-export class EwsTransportError extends Error {
-  readonly code: string
-  constructor (code: string, message: string) {
-    super(`${EWS_TRANSPORT_ERROR} (${code}): ${message}`)
-    this.code = code
-  }
+/** Where and how ENS reaches EWS: the Exchange pool's own transport, with the proxy's failover (UpstreamPool.request). */
+export interface EwsTarget {
+  /** e.g. /EWS/Exchange.asmx */
+  path: string
+  timeoutMs: number
+  send: (request: BufferedRequest) => Promise<BufferedAnswer>
 }
 
 export interface EwsHttpAnswer { status: number, headers: Record<string, string>, body: string }
@@ -20,46 +16,19 @@ export interface EwsHttpAnswer { status: number, headers: Record<string, string>
 const MAX_ANSWER_BYTES = 4 * 1024 * 1024
 
 /**
- * One POST to EWS on the upstream server's undici pool: the pool's TLS settings (CA file, server name,
- * `insecure`) apply to ENS as to proxied traffic, and connections are reused. Nothing of the caller's
- * (credentials travel in `headers`) outlives the call. A dispatch handler rather than undici's request()
- * (no body stream per answer): this runs for every new mail.
+ * One POST to EWS over the Exchange pool (server choice, failover, retry budget and backoff as for
+ * proxied traffic). Nothing of the caller's (credentials travel in `headers`) outlives the call.
+ * Rejects with the pool's UpstreamUnavailableError when no server answered.
  */
-export function ewsPost (dispatcher: Dispatcher, url: string, headers: Record<string, string>, body: string, timeoutMs: number): Promise<EwsHttpAnswer> {
-  const target = new URL(url)
-  return new Promise((resolve, reject) => {
-    const fail = (code: string, message: string): void => reject(new EwsTransportError(code, message))
-    let status = 0
-    let rawHeaders: Buffer[] = []
-    const chunks: Buffer[] = []
-    let size = 0
-    let abort: ((err?: Error) => void) | undefined
-    dispatcher.dispatch({ origin: target.origin, path: target.pathname + target.search, method: 'POST', headers, body, headersTimeout: timeoutMs, bodyTimeout: timeoutMs }, {
-      onConnect: (abortRequest: (err?: Error) => void) => { abort = abortRequest },
-      onHeaders: (statusCode: number, raw: Buffer[]) => {
-        if (statusCode >= 200) { status = statusCode; rawHeaders = raw }
-        return true
-      },
-      onData: (chunk: Buffer) => {
-        size += chunk.length
-        if (size > MAX_ANSWER_BYTES) abort?.(new Error('EWS answer too large'))
-        else chunks.push(chunk)
-        return true
-      },
-      onComplete: () => {
-        const flat: Record<string, string> = {}
-        for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-          const name = rawHeaders[i]!.toString('latin1').toLowerCase()
-          const value = rawHeaders[i + 1]!.toString('latin1')
-          flat[name] = flat[name] === undefined ? value : `${flat[name]}, ${value}`
-        }
-        decode(Buffer.concat(chunks, size), flat['content-encoding']).then(
-          body => resolve({ status, headers: flat, body }),
-          (err: Error) => fail('EWS_BAD_ENCODING', err.message))
-      },
-      onError: (err: Error & { code?: string }) => fail(err.code ?? 'EWS_TRANSPORT', err.message)
-    } as Dispatcher.DispatchHandler)
-  })
+export async function ewsPost (target: EwsTarget, headers: Record<string, string>, body: string): Promise<EwsHttpAnswer> {
+  const answer = await target.send({ method: 'POST', path: target.path, headers: lowerCased(headers), body, timeoutMs: target.timeoutMs, maxBytes: MAX_ANSWER_BYTES })
+  return { status: answer.status, headers: answer.headers, body: await decode(answer.body, answer.headers['content-encoding']) }
+}
+
+function lowerCased (headers: Record<string, string>): Record<string, string> {
+  const result: Record<string, string> = {}
+  for (const [name, value] of Object.entries(headers)) result[name.toLowerCase()] = value
+  return result
 }
 
 const gunzipAsync = promisify(gunzip) as (body: Buffer, options: ZlibOptions) => Promise<Buffer>
@@ -94,21 +63,32 @@ interface XhrResponse {
 /**
  * ews-javascript-api's XHR layer on `ewsPost`, created anew for each EWS call (so no state of one user's
  * call can reach another's, as with @ewsjs/xhr, which builds a fresh axios client per call and measured
- * slower). Only what a Basic-authenticated SOAP call uses: POST, no redirects, no streaming.
+ * slower). Only what a Basic-authenticated SOAP call uses: POST, no redirects, no streaming. It keeps
+ * how the call ended (`transportFailure`, `status`), so the caller classifies by facts, not by the
+ * text of the error ews-javascript-api rewraps.
  */
-export class UndiciXhrApi {
-  readonly apiName = 'portcullis-undici'
-  readonly #dispatcher: Dispatcher
-  readonly #timeoutMs: number
+export class GatewayXhrApi {
+  readonly apiName = 'portcullis'
+  readonly #target: EwsTarget
+  /** The error when no server answered. */
+  transportFailure: Error | undefined
+  /** The HTTP status EWS answered with. */
+  status: number | undefined
 
-  constructor (dispatcher: Dispatcher, timeoutMs: number) {
-    this.#dispatcher = dispatcher
-    this.#timeoutMs = timeoutMs
+  constructor (target: EwsTarget) {
+    this.#target = target
   }
 
   /** Resolves with status 200 only; any other status rejects with the response (what ews-javascript-api expects). */
   async xhr (options: XhrOptions): Promise<XhrResponse> {
-    const answer = await ewsPost(this.#dispatcher, options.url, options.headers ?? {}, options.data ?? '', this.#timeoutMs)
+    let answer: EwsHttpAnswer
+    try {
+      answer = await ewsPost(this.#target, options.headers ?? {}, options.data ?? '')
+    } catch (err) {
+      this.transportFailure = err as Error
+      throw err
+    }
+    this.status = answer.status
     const response: XhrResponse = {
       status: answer.status,
       statusText: '',

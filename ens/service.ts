@@ -3,9 +3,9 @@ import type { Logger } from '../gateway/observability/log.js'
 import type { Metrics } from '../gateway/observability/metrics.js'
 import type { Store } from '../gateway/store/store.js'
 import type { UpstreamPool } from '../gateway/upstream/pool.js'
-import type { UpstreamServer } from '../gateway/upstream/server.js'
 import { createUserKeyPair, CredentialsError, decryptCredentials, hashSecret, secretMatches, unwrapPrivateKey, type Credentials } from './crypto.js'
-import { EwsAuthError, EwsMailboxError, EwsUnavailableError, subscribeInbox, type EwsTarget } from './ews-client.js'
+import { EwsAuthError, EwsMailboxError, EwsUnavailableError, subscribeInbox } from './ews-client.js'
+import type { EwsTarget } from './ews-http.js'
 import { fetchSubjectAndSender } from './ews-get-item.js'
 import { EnsKeys, type StoredKey } from './keys.js'
 import type { PushDevice, PushMessage, PushProvider } from './push/types.js'
@@ -56,7 +56,7 @@ export type NotifyOutcome = { answer: 'OK' | 'Unsubscribe' } | { retry: string }
  */
 export class EnsService {
   readonly #store: Store
-  readonly #pool: UpstreamPool
+  readonly #ews: EwsTarget
   readonly #providers: Map<string, PushProvider>
   readonly #settings: EnsSettings
   readonly #metrics: Metrics
@@ -66,7 +66,8 @@ export class EnsService {
 
   constructor (store: Store, pool: UpstreamPool, providers: PushProvider[], settings: EnsSettings, metrics: Metrics, log: Logger) {
     this.#store = store
-    this.#pool = pool
+    // Through the pool: the proxy's server choice, failover, retry budget and backoff (one attempt policy).
+    this.#ews = { path: settings.ewsPath, timeoutMs: pool.config.connectTimeoutMs + 10_000, send: request => pool.request(request) }
     this.#providers = new Map(providers.map(p => [p.name, p]))
     this.#settings = settings
     this.#metrics = metrics
@@ -122,7 +123,7 @@ export class EnsService {
     const callback = `${this.#settings.callbackBase}/api/ens/notify?id=${handle}&s=${secret}&creds=${encodeURIComponent(ciphertext)}`
     let result: { subscriptionId: string, watermark: string }
     try {
-      result = await this.#withEws(target => subscribeInbox(target, credentials, emailAddress.toLowerCase(), callback, this.#settings.statusFrequencyMinutes))
+      result = await subscribeInbox(this.#ews, credentials, emailAddress.toLowerCase(), callback, this.#settings.statusFrequencyMinutes)
     } catch (err) {
       if (err instanceof EwsAuthError) return this.#subscribed('unauthorized', { refused: 'GW_ENS_EWS_UNAUTHORIZED' })
       if (err instanceof EwsMailboxError) return this.#subscribed('mailbox_refused', NOT_YOUR_MAILBOX)
@@ -216,7 +217,7 @@ export class EnsService {
       if (pending.length === 0) continue // a redelivery or the Created half of a Created+NewMail pair
       if (this.#settings.payload === 'full') {
         try {
-          const item = await this.#withEws(target => fetchSubjectAndSender(target, credentials, itemId))
+          const item = await fetchSubjectAndSender(this.#ews, credentials, itemId)
           if (item.kind === 'item') message = { kind: 'mail', itemId, subject: truncateUtf8(item.subject, MAX_BODY_BYTES), from: truncateUtf8(item.from, MAX_TITLE_BYTES) }
           // The mail arrived but Exchange cannot show it (moved or deleted already, ...): push it without text.
           else this.#log.info({ userId: subscription.userId, code: item.code }, 'ENS GetItem found no item: pushing without subject')
@@ -308,27 +309,6 @@ export class EnsService {
       nudged++
     }
     return nudged
-  }
-
-  /** Runs an EWS call against the Exchange pool, failing over to the next server when one is unreachable. */
-  async #withEws<T> (call: (target: EwsTarget) => Promise<T>): Promise<T> {
-    const tried: UpstreamServer[] = []
-    let last: unknown
-    for (let attempt = 0; attempt < this.#pool.servers.length; attempt++) {
-      const server = this.#pool.pick(tried)
-      if (!server) break
-      tried.push(server)
-      try {
-        const result = await call({ url: server.origin + this.#settings.ewsPath, timeoutMs: this.#pool.config.connectTimeoutMs + 10_000, dispatcher: server.dispatcher })
-        this.#pool.recordSuccess(server)
-        return result
-      } catch (err) {
-        if (!(err instanceof EwsUnavailableError)) throw err
-        this.#pool.recordFailure(server, 'connect', err.message)
-        last = err
-      }
-    }
-    throw last ?? new EwsUnavailableError('no Exchange server available')
   }
 
   /**

@@ -183,3 +183,4 @@ export type UpstreamConfig = z.infer<typeof upstream>
 export type HealthCheckConfig = z.infer<typeof healthCheck>
 export type ServiceName = keyof z.infer<typeof services>
 export const SERVICE_NAMES: readonly ServiceName[] = ['activesync', 'ews', 'autodiscover', 'ucwa']
+export type RetryConfig = UpstreamConfig['retry']

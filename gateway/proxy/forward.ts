@@ -2,7 +2,7 @@ import { Readable } from 'node:stream'
 import type { ConnectionPool } from '../upstream/http1/connection-pool.js'
 import type { Logger } from '../observability/log.js'
 import type { Metrics } from '../observability/metrics.js'
-import { isIdempotent } from '../upstream/classify.js'
+import { nextStep, type AttemptFailure } from '../upstream/attempt-policy.js'
 import type { UpstreamPool } from '../upstream/pool.js'
 import type { UpstreamServer } from '../upstream/server.js'
 import type { RequestState } from '../pipeline/request-state.js'
@@ -81,20 +81,21 @@ class Forwarding {
     if (!this.#ctx.res.writableFinished) this.#stop()
   }
 
-  /** Starts the next attempt, or ends with 503 when none is left. */
+  /** Starts the first attempt. */
   next (): void {
-    const { retry } = this.#pool.config
     if (this.#interrupted) return this.#finish()
-    if (this.#ctx.attempts >= retry.maxAttempts) return this.#answerExhausted()
-    if (this.#ctx.attempts === 0) return this.#send()
+    this.#send()
+  }
+
+  /** Starts another attempt after `afterMs` (the attempt policy's backoff), if the retry budget allows one. */
+  #retry (afterMs: number): void {
+    if (this.#interrupted) return this.#finish()
     if (!this.#pool.retryBudget.tryAcquire()) {
       this.#deps.log.warn({ upstream: this.#pool.name, service: this.#ctx.service }, 'retry budget exhausted: not replaying')
       return this.#answerExhausted()
     }
-    // Full jitter (Envoy): random in [0, base × 2^(n-1)), capped.
-    const ms = Math.random() * Math.min(retry.maxBackoffMs, retry.baseBackoffMs * 2 ** (this.#ctx.attempts - 1))
-    if (ms < 1) return this.#replay()
-    setTimeout(() => { this.#guard(() => this.#replay()) }, ms)
+    if (afterMs < 1) return this.#replay()
+    setTimeout(() => { this.#guard(() => this.#replay()) }, afterMs)
   }
 
   #replay (): void {
@@ -121,7 +122,7 @@ class Forwarding {
     this.#server = server
     // A body kept in memory lets the gateway drop a server-level 503 and answer for itself.
     this.#current = new UpstreamAttempt(ctx.res, this.#replayable, this.#onOutcome, request.rewriteLocation)
-    server.inFlight++
+    server.attemptStarted()
     const connections = request.pinned?.connections ?? server.connections
     connections.dispatch({
       path: ctx.query === '' ? ctx.path : `${ctx.path}?${ctx.query}`,
@@ -138,7 +139,7 @@ class Forwarding {
       const server = this.#server as UpstreamServer
       const ctx = this.#ctx
       const request = this.#request
-      server.inFlight--
+      server.attemptEnded()
       this.#current = undefined
       const verdict = record(this.#pool, server, outcome, this.#deps)
       if (outcome.kind === 'answered' && ctx.onAnswered) {
@@ -148,19 +149,26 @@ class Forwarding {
       if (verdict === 'done') return this.#finish()
       this.#lastFailure = `${server.name}: ${verdict.detail}`
       if (outcome.kind === 'http_503') this.#retryAfterHint = Math.max(this.#retryAfterHint, outcome.retryAfter ?? 0)
-      const canReplay = outcome.kind === 'failed'
-        ? !outcome.responseStarted && request.pinned === undefined && (outcome.error.beforeSend
-            ? bodyUntouched(request.body)
-            : this.#replayable && isIdempotent(request.method) && (outcome.error.reason !== 'timeout' || ctx.longPollMs === undefined))
-        : this.#replayable
-      if (!canReplay) {
+      const failure: AttemptFailure = outcome.kind === 'failed'
+        ? { kind: 'failed', reason: outcome.error.reason, beforeSend: outcome.error.beforeSend, responseStarted: outcome.responseStarted }
+        : { kind: 'http_503' }
+      const step = nextStep(failure, {
+        attempts: ctx.attempts,
+        untried: this.#pool.hasUntried(this.#tried),
+        method: request.method,
+        replayable: this.#replayable,
+        bodyUntouched: bodyUntouched(request.body),
+        pinned: request.pinned !== undefined,
+        longPoll: ctx.longPollMs !== undefined
+      }, this.#pool.config.retry)
+      if (!step.retry) {
+        if (step.final === 'exhausted') return this.#answerExhausted()
         answerUnreplayable(ctx, outcome, this.#lastFailure)
         return this.#finish()
       }
-      if (ctx.attempts >= this.#pool.config.retry.maxAttempts || !this.#pool.hasUntried(this.#tried)) return this.#answerExhausted()
       this.#deps.metrics.upstreamRetries.inc({ upstream: this.#pool.name, reason: verdict.reason })
       this.#deps.log.warn({ upstream: this.#pool.name, from: server.name, reason: verdict.reason, detail: verdict.detail, service: ctx.service, command: ctx.command }, 'failing over to another server')
-      this.next()
+      this.#retry(step.afterMs)
     })
   }
 

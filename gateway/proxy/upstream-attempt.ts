@@ -14,7 +14,7 @@ export type AttemptOutcome =
  * One request to one upstream server, as the handler of the gateway's own upstream connection (no
  * intermediate body stream, no promise per chunk). The answer is classified when its
  * head arrives: a server-level 503 that may be replayed is read and dropped, anything else is
- * streamed to the client with backpressure (undici pauses while the client's socket is full).
+ * streamed to the client with backpressure (the upstream connection pauses while the client's socket is full).
  */
 export class UpstreamAttempt implements ResponseHandler {
   readonly #res: ServerResponse

@@ -12,19 +12,16 @@ const CHECK_TIMEOUT_MS = 10_000
 export function credentialChecker (pools: ReadonlyMap<string, UpstreamPool>, host: string): (upstream: string, authorization: string) => Promise<boolean> {
   return async (upstream, authorization) => {
     const pool = pools.get(upstream)
-    const server = pool?.pick([])
-    if (!server) return false
+    if (!pool) return false
     try {
-      const res = await server.dispatcher.request({
-        origin: server.origin,
+      const res = await pool.request({
         path: '/Microsoft-Server-ActiveSync',
         method: 'OPTIONS',
         headers: { host, authorization, 'user-agent': 'Portcullis-quarantine-check/1.0' },
-        headersTimeout: CHECK_TIMEOUT_MS,
-        bodyTimeout: CHECK_TIMEOUT_MS
+        timeoutMs: CHECK_TIMEOUT_MS,
+        maxBytes: 65_536
       })
-      await res.body.dump()
-      return res.statusCode === 200
+      return res.status === 200
     } catch {
       return false
     }

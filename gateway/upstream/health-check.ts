@@ -1,11 +1,13 @@
 import type { HealthCheckConfig } from '../config/schema.js'
+import { bufferedRequest } from './http1/buffered-request.js'
 import type { UpstreamPool } from './pool.js'
 import type { UpstreamServer } from './server.js'
 
 /**
  * Active health checks: an anonymous GET per server every interval. Exchange and Skype answer it with
  * 401 when healthy (reference/ucwa.md §4.2), a broken IIS app pool with an HTTP.sys 503. Probes go to
- * each server directly with the published Host header, on the server's own connection pool.
+ * each server directly with the published Host header, on the server's own connections (the transport
+ * proxied traffic uses, so a probe fails exactly when traffic would).
  */
 export class HealthChecker {
   readonly #pool: UpstreamPool
@@ -44,18 +46,16 @@ export class HealthChecker {
 
   async probe (server: UpstreamServer): Promise<{ healthy: boolean, detail: string }> {
     try {
-      const res = await server.dispatcher.request({
+      const res = await bufferedRequest(server.connections, this.#host, {
         path: this.#check.path,
         method: 'GET',
         headers: { host: this.#host, 'user-agent': 'Portcullis-HealthCheck/1.0' },
-        headersTimeout: this.#check.timeoutMs,
-        bodyTimeout: this.#check.timeoutMs,
-        signal: AbortSignal.timeout(this.#check.timeoutMs)
+        timeoutMs: this.#check.timeoutMs,
+        maxBytes: 65_536
       })
-      await res.body.dump()
-      const healthy = this.#check.expect.includes(res.statusCode)
+      const healthy = this.#check.expect.includes(res.status)
       const serverHeader = res.headers.server
-      return { healthy, detail: `probe answered ${res.statusCode}${serverHeader ? ` (${String(serverHeader)})` : ''}` }
+      return { healthy, detail: `probe answered ${res.status}${serverHeader ? ` (${serverHeader})` : ''}` }
     } catch (err) {
       return { healthy: false, detail: `probe failed: ${(err as NodeJS.ErrnoException).code ?? (err as Error).name}` }
     }
