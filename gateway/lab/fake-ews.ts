@@ -17,6 +17,7 @@ export interface FakeSubscription {
 
 interface StoredMessage { subject: string, from: string, email: string, mailbox?: string }
 const MAILBOX = new Map<string, StoredMessage>()
+const ERRORS = 'http://schemas.microsoft.com/exchange/services/2006/errors'
 const M = 'http://schemas.microsoft.com/exchange/services/2006/messages'
 const T = 'http://schemas.microsoft.com/exchange/services/2006/types'
 
@@ -42,6 +43,11 @@ export class FakeEws {
   compressAlways = false
   /** A broken or hostile front end: every answer is this many bytes once gunzipped (0: off). */
   gzipBombBytes = 0
+  /**
+   * EWS throttling this user: GetItem answers HTTP 500 with a SOAP fault ErrorServerBusy and a
+   * BackOffMilliseconds hint, as Exchange does (the server is healthy; it is a per-user answer).
+   */
+  serverBusy = false
   /** Items moved or deleted before anyone fetched them: GetItem answers ErrorItemNotFound. */
   readonly deleted = new Set<string>()
 
@@ -71,6 +77,15 @@ export class FakeEws {
       const subscriptionId = randomBytes(24).toString('base64')
       this.subscriptions.push({ subscriptionId, user, mailbox, mailboxNamed: named !== undefined, callbackUrl: url.replace(/&amp;/g, '&'), authorization: auth })
       return this.#soap(res, `<m:SubscribeResponse xmlns:m="${M}" xmlns:t="${T}"><m:ResponseMessages><m:SubscribeResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:SubscriptionId>${subscriptionId}</m:SubscriptionId><m:Watermark>AQAAAA==</m:Watermark></m:SubscribeResponseMessage></m:ResponseMessages></m:SubscribeResponse>`)
+    }
+    if (operation === 'GetItem' && this.serverBusy) {
+      const fault = '<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault>' +
+        '<faultcode xmlns:a="http://schemas.microsoft.com/exchange/services/2006/types">a:ErrorServerBusy</faultcode><faultstring xml:lang="en-US">The server cannot service this request right now. Try again later.</faultstring>' +
+        `<detail><e:ResponseCode xmlns:e="${ERRORS}">ErrorServerBusy</e:ResponseCode><e:Message xmlns:e="${ERRORS}">The server cannot service this request right now. Try again later.</e:Message>` +
+        `<t:MessageXml xmlns:t="${T}"><t:Value Name="BackOffMilliseconds">2000</t:Value></t:MessageXml></detail></s:Fault></s:Body></s:Envelope>`
+      res.writeHead(500, { 'content-type': 'text/xml; charset=utf-8', 'content-length': Buffer.byteLength(fault), server: 'Microsoft-IIS/10.0' })
+      res.end(fault)
+      return
     }
     if (operation === 'GetItem') {
       const itemId = /<(?:\w+:)?ItemId Id="([^"]+)"/.exec(xml)?.[1] ?? ''

@@ -129,3 +129,37 @@ test('key rotation: the old key keeps serving its subscriptions through the grac
   assert.equal((await send(`${gateway.adminUrl}/api/ens/keys/${USER.userId}/rotate`, { method: 'POST' })).status, 401, 'admin token required')
   assert.equal(logs.find('ENS key rotated').length, 2)
 })
+
+test('ENS shares the proxy\'s failover: an EWS front end answering an HTTP.sys 503 is replayed on the next one and counted against it', { timeout: 60_000 }, async t => {
+  const apns = await fakeApns(t)
+  const broken = await exchangeServer(t, USER, 'exch01')
+  const alive = await exchangeServer(t, USER, 'exch02')
+  broken.mode = 'iis-503'
+  const { gateway } = await ensGateway(t, [broken.url, alive.url], { apns })
+  assert.equal((await subscribeDevice(gateway.url, USER, DEVICE)).status, 201, 'Subscribe replayed on exch02')
+  assert.match((await alive.ews.deliverMail(alive.ews.subscriptions.at(-1)!, { subject: 'Once', from: 'Ann', email: 'ann@example.com' })).body, /OK/)
+  assert.equal(apns.pushes.length, 1)
+  const server = gateway.pools.get('exchange')!.snapshot().servers.find(s => s.name === new URL(broken.url).host)!
+  assert.equal(server.lastFailure?.reason, 'http_503')
+  assert.ok(server.consecutiveFailures >= 1)
+  const metrics = (await send(`${gateway.adminUrl}/metrics`)).body.toString()
+  assert.match(metrics, /portcullis_upstream_retries_total\{upstream="exchange",reason="http_503"\} [1-9]/)
+})
+
+test('an EWS HTTP 500 (ErrorServerBusy, per-user throttling) is an answer, not a server failure: Exchange is asked to redeliver', { timeout: 60_000 }, async t => {
+  const { apns, exchange, gateway } = await ensSetup(t, USER)
+  assert.equal((await subscribeDevice(gateway.url, USER, DEVICE)).status, 201)
+  exchange.ews.serverBusy = true
+  const first = await exchange.ews.deliverMail(exchange.ews.subscriptions.at(-1)!, { subject: 'Busy', from: 'Bo', email: 'bo@example.com' })
+  assert.equal(first.status, 503, 'retry later: Exchange keeps the notification')
+  assert.equal(apns.pushes.length, 0)
+  const server = gateway.pools.get('exchange')!.snapshot().servers[0]!
+  assert.equal(server.consecutiveFailures, 0, 'not counted against the server')
+  assert.equal(server.lastFailure, null)
+  assert.equal(server.state, 'healthy')
+  const metrics = (await send(`${gateway.adminUrl}/metrics`)).body.toString()
+  assert.match(metrics, /portcullis_upstream_requests_total\{upstream="exchange",server="[^"]+",status_class="5xx",outcome="response"\} 1/)
+  exchange.ews.serverBusy = false
+  assert.match((await exchange.ews.notify(exchange.ews.subscriptions.at(-1)!, first.notification)).body, /OK/)
+  assert.equal(apns.pushes.length, 1)
+})
