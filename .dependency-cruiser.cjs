@@ -32,7 +32,21 @@ module.exports = {
       comment: 'ENS is a service the server hosts: it may not reach into the listeners or the attempt loop.',
       severity: 'error',
       from: { path: '^ens/' },
-      to: { dependencyTypesNot: ['type-only'], path: ['^gateway/server/', '^gateway/proxy/', '^gateway/lab/'] }
+      to: { dependencyTypesNot: ['type-only'], path: ['^gateway/server/', '^gateway/proxy/', '^gateway/pipeline/', '^gateway/lab/'] }
+    },
+    {
+      name: 'redis-behind-domain-stores',
+      comment: 'Only the Redis connection talks to ioredis; key names live in the Redis implementations of the domain stores.',
+      severity: 'error',
+      from: { path: '^(gateway|policies|ens)/', pathNot: '^gateway/store/redis-connection\\.ts$' },
+      to: { dependencyTypesNot: ['type-only'], path: 'node_modules/ioredis/' }
+    },
+    {
+      name: 'stages-stay-out-of-the-server',
+      comment: 'The pipeline\'s stages are the request path; the listeners run them, never the other way round.',
+      severity: 'error',
+      from: { path: '^gateway/(pipeline|replies|errors)/' },
+      to: { dependencyTypesNot: ['type-only'], path: ['^gateway/server/', '^gateway/lab/', '^ens/'] }
     },
     {
       name: 'no-simulators-in-the-product',

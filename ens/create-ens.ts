@@ -4,7 +4,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { LoadedConfig } from '../gateway/config/load.js'
 import type { Logger } from '../gateway/observability/log.js'
 import type { Metrics } from '../gateway/observability/metrics.js'
-import { StoreUnavailableError, type Store } from '../gateway/store/store.js'
+import type { Store } from '../gateway/store/store.js'
+import { StoreUnavailableError } from '../gateway/store/store-unavailable.js'
 import type { UpstreamPool } from '../gateway/upstream/pool.js'
 import { parseMasterKey } from './crypto.js'
 import { ApnsProvider } from './push/apns.js'
@@ -16,6 +17,7 @@ import { handleNotify, isNotifyRequest } from './notify-route.js'
 import { ensAdminRoutes } from './admin-routes.js'
 import { ensRoutes, refuse } from './routes.js'
 import { EnsService } from './service.js'
+import { createEnsState } from './state/create-ens-state.js'
 
 export interface Ens {
   service: EnsService
@@ -41,7 +43,8 @@ export async function createEns (config: LoadedConfig, store: Store, pools: Read
   if (ens.push.apns) providers.push(new ApnsProvider(ens.push.apns))
   if (ens.push.fcm) providers.push(new FcmProvider(ens.push.fcm.serviceAccountFile, ens.push.fcm.endpoint))
   if (ens.push.webhook) providers.push(new WebhookProvider(ens.push.webhook.url))
-  const service = new EnsService(store, pool, providers, {
+  const state = createEnsState(store)
+  const service = new EnsService(state, pool, providers, {
     callbackBase: (ens.callbackUrl ?? config.publicUrl).replace(/\/$/, ''),
     ewsPath: ens.ews?.path ?? '/EWS/Exchange.asmx',
     statusFrequencyMinutes: ens.statusFrequencyMinutes,
@@ -80,6 +83,6 @@ export async function createEns (config: LoadedConfig, store: Store, pools: Read
       app.routing(req, res)
     },
     adminRoutes: ensAdminRoutes(service),
-    close: async () => { clearInterval(watchdog); await app.close(); await service.close() }
+    close: async () => { clearInterval(watchdog); await app.close(); await service.close(); state.close?.() }
   }
 }

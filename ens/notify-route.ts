@@ -3,7 +3,7 @@ import type { Logger } from '../gateway/observability/log.js'
 import type { ErrorCode } from '../gateway/errors/catalogue.js'
 import { reply as gatewayReply } from '../gateway/replies/reply.js'
 import { replyBody } from '../gateway/replies/write-reply.js'
-import { StoreUnavailableError } from '../gateway/store/store.js'
+import { StoreUnavailableError } from '../gateway/store/store-unavailable.js'
 import { NotificationParseError, parseSendNotification, sendNotificationResult } from './send-notification.js'
 import type { EnsService, Subscription } from './service.js'
 

@@ -39,7 +39,7 @@ export function ensRoutes (deps: EnsRouteDeps) {
       device.post<{ Body: { userId?: unknown } }>('/publickey', async (req, reply) => {
         const userId = req.body?.userId
         if (typeof userId !== 'string' || !USER_ID.test(userId)) return refuse(reply, 'GW_ENS_BAD_REQUEST', 'userId must be the hex SHA-256 of the lower-case e-mail address')
-        if (await deps.store.get(`ens:key:${userId}`)) return publicKeyAnswer(userId, await deps.service.publicKey(userId))
+        if (await deps.service.hasKey(userId)) return publicKeyAnswer(userId, await deps.service.publicKey(userId))
         const admitted = deps.rateLimit.admit(deps.clientAddress(req.raw))
         if (admitted !== 'ok') {
           return refuse(reply.header('retry-after', admitted === 'busy' ? '5' : '60'), admitted === 'busy' ? 'GW_ENS_BUSY' : 'GW_ENS_RATE_LIMITED')

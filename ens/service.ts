@@ -1,7 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto'
 import type { Logger } from '../gateway/observability/log.js'
 import type { Metrics } from '../gateway/observability/metrics.js'
-import type { Store } from '../gateway/store/store.js'
 import type { UpstreamPool } from '../gateway/upstream/pool.js'
 import { createUserKeyPair, CredentialsError, decryptCredentials, hashSecret, secretMatches, unwrapPrivateKey, type Credentials } from './crypto.js'
 import { EwsAuthError, EwsMailboxError, EwsUnavailableError, subscribeInbox } from './ews-client.js'
@@ -9,6 +8,7 @@ import type { EwsTarget } from './ews-http.js'
 import { fetchSubjectAndSender } from './ews-get-item.js'
 import { EnsKeys, type StoredKey } from './keys.js'
 import type { PushDevice, PushMessage, PushProvider } from './push/types.js'
+import type { EnsState, StoredDevice, Subscription } from './state/ens-state.js'
 import type { SendNotification } from './send-notification.js'
 import { MAX_BODY_BYTES, MAX_TITLE_BYTES, truncateUtf8 } from './push/text.js'
 
@@ -24,25 +24,11 @@ export interface EnsSettings {
   retiredKeyDays: number
 }
 
-export interface Subscription {
-  handle: string
-  userId: string
-  /** sha256 of the lower-case account name whose credentials made it: devices follow the account. */
-  account: string
-  keyId: string
-  secretHash: string
-  subscriptionId: string
-  watermark: string
-  lastHeartbeat: number
-  lastNudge?: number
-}
+export type { Subscription }
 
 /** A domain outcome, not an HTTP answer: the routes turn a refusal's catalogue code into one. */
 export type SubscribeOutcome = { created: true, subscriptionId: string } | { refused: SubscribeRefusal, detail?: string }
 export type SubscribeRefusal = 'GW_ENS_MAILBOX_REFUSED' | 'GW_ENS_UNKNOWN_KEY' | 'GW_ENS_BAD_REQUEST' | 'GW_ENS_UNDECRYPTABLE' | 'GW_ENS_EWS_UNAUTHORIZED' | 'GW_ENS_EWS_UNAVAILABLE'
-
-/** A device in a user's list, with the hash of the subscription handle that proves it may leave. */
-type StoredDevice = PushDevice & { handleHash?: string }
 
 /** One answer for "not your mailbox", whichever check found it (no oracle on who owns what). */
 const NOT_YOUR_MAILBOX: SubscribeOutcome = { refused: 'GW_ENS_MAILBOX_REFUSED' }
@@ -55,7 +41,7 @@ export type NotifyOutcome = { answer: 'OK' | 'Unsubscribe' } | { retry: string }
  * in memory for one EWS call, and are gone.
  */
 export class EnsService {
-  readonly #store: Store
+  readonly #state: EnsState
   readonly #ews: EwsTarget
   readonly #providers: Map<string, PushProvider>
   readonly #settings: EnsSettings
@@ -64,15 +50,20 @@ export class EnsService {
   readonly #keys: EnsKeys
   readonly #unwrapped = new Map<string, { key: KeyObject, at: number }>()
 
-  constructor (store: Store, pool: UpstreamPool, providers: PushProvider[], settings: EnsSettings, metrics: Metrics, log: Logger) {
-    this.#store = store
+  constructor (state: EnsState, pool: UpstreamPool, providers: PushProvider[], settings: EnsSettings, metrics: Metrics, log: Logger) {
+    this.#state = state
     // Through the pool: the proxy's server choice, failover, retry budget and backoff (one attempt policy).
     this.#ews = { path: settings.ewsPath, timeoutMs: pool.config.connectTimeoutMs + 10_000, send: request => pool.request(request) }
     this.#providers = new Map(providers.map(p => [p.name, p]))
     this.#settings = settings
     this.#metrics = metrics
     this.#log = log
-    this.#keys = new EnsKeys(store)
+    this.#keys = new EnsKeys(state)
+  }
+
+  /** Whether the user has a key already (asking for it again costs nothing: no rate limit). */
+  async hasKey (userId: string): Promise<boolean> {
+    return await this.#keys.get(userId) !== undefined
   }
 
   /** The user's public key, created on first request and kept until rotated (by age or by an admin). */
@@ -132,14 +123,13 @@ export class EnsService {
     }
     const account = sha256(credentials.user.toLowerCase())
     const subscription: Subscription = { handle, userId, account, keyId, secretHash: hashSecret(secret), subscriptionId: result.subscriptionId, watermark: result.watermark, lastHeartbeat: Date.now() }
-    const previous = await this.#subscription(await this.#store.get(`ens:user-sub:${userId}`) ?? '')
+    const previous = await this.#subscription(await this.#state.currentSubscription(userId) ?? '')
     // Other credentials (a delegate with FullAccess, say) start a list of their own: no device is inherited.
-    if (previous && previous.account !== account) await this.#store.del(`ens:devices:${userId}`)
-    await this.#store.set(`ens:sub:${handle}`, JSON.stringify(subscription))
-    await this.#store.sadd('ens:subs', handle)
-    await this.#store.set(`ens:user-sub:${userId}`, handle) // the user's current subscription; older ones get Unsubscribe
+    if (previous && previous.account !== account) await this.#state.removeDevices(userId)
+    await this.#state.putSubscription(subscription)
+    await this.#state.setCurrentSubscription(userId, handle) // older subscriptions get Unsubscribe
     const stored: StoredDevice = { ...device, handleHash: sha256(handle) }
-    await this.#store.hset(`ens:devices:${userId}`, device.id, JSON.stringify(stored))
+    await this.#state.putDevice(userId, stored)
     await this.#keys.keep(userId, keyId)
     this.#log.info({ userId, deviceId: device.id, platform: device.platform }, 'ENS subscription created')
     return this.#subscribed('created', { created: true, subscriptionId: handle })
@@ -150,10 +140,9 @@ export class EnsService {
    * and Exchange's callback URL know). Unknown and foreign devices are answered alike: false.
    */
   async unsubscribe (userId: string, deviceId: string, subscriptionId: string): Promise<boolean> {
-    const json = (await this.#store.hgetall(`ens:devices:${userId}`))[deviceId]
-    const device = json ? JSON.parse(json) as StoredDevice : undefined
+    const device = await this.#state.device(userId, deviceId)
     if (!device?.handleHash || !secretEquals(device.handleHash, sha256(subscriptionId))) return false
-    await this.#store.hdel(`ens:devices:${userId}`, deviceId)
+    await this.#state.removeDevice(userId, deviceId)
     this.#log.info({ userId, deviceId }, 'ENS device unsubscribed')
     return true
   }
@@ -166,8 +155,7 @@ export class EnsService {
 
   async #subscription (handle: string): Promise<Subscription | undefined> {
     if (!/^[0-9a-f]{32}$/.test(handle)) return undefined
-    const json = await this.#store.get(`ens:sub:${handle}`)
-    return json ? JSON.parse(json) as Subscription : undefined
+    return await this.#state.subscription(handle)
   }
 
   /**
@@ -188,7 +176,7 @@ export class EnsService {
     // Exchange names the subscription it calls for: another one (orphaned, or someone else's) is ended
     // at Exchange, and ours is left alone.
     if (notification.subscriptionId !== subscription.subscriptionId) return UNSUBSCRIBE
-    if (await this.#store.get(`ens:user-sub:${subscription.userId}`) !== subscription.handle) return this.#end(subscription)
+    if (await this.#state.currentSubscription(subscription.userId) !== subscription.handle) return this.#end(subscription)
     const devices = await this.#devices(subscription.userId)
     if (devices.length === 0) return this.#end(subscription)
     if (notification.responseClass === 'Error') {
@@ -246,13 +234,13 @@ export class EnsService {
    */
   async #pendingDevices (userId: string, itemId: string, devices: PushDevice[]): Promise<PushDevice[]> {
     const pending: PushDevice[] = []
-    for (const d of devices) if (await this.#store.setIfAbsent(seenKey(userId, d.id, itemId), '1', 86_400)) pending.push(d)
+    for (const d of devices) if (await this.#state.claimPush(userId, d.id, itemId, 86_400)) pending.push(d)
     return pending
   }
 
   /** Gives up the de-duplication claims of `devices` on an item, so a redelivery of it pushes to them. */
   async #release (userId: string, itemId: string, devices: PushDevice[]): Promise<void> {
-    for (const d of devices) await this.#store.del(seenKey(userId, d.id, itemId))
+    for (const d of devices) await this.#state.releasePush(userId, d.id, itemId)
   }
 
   /** Pushes to every device; removes dead tokens; counts transient failures and removed devices. */
@@ -265,7 +253,7 @@ export class EnsService {
       this.#metrics.ensPush.inc({ provider: device.platform, result })
       if (result === 'gone') {
         gone++
-        await this.#store.hdel(`ens:devices:${userId}`, device.id)
+        await this.#state.removeDevice(userId, device.id)
         this.#log.info({ userId, deviceId: device.id, platform: device.platform }, 'ENS push token rejected: device removed')
       } else if (result === 'refused') {
         this.#log.warn({ userId, deviceId: device.id, platform: device.platform }, 'ENS push refused by the provider as malformed: not retried')
@@ -278,12 +266,11 @@ export class EnsService {
   }
 
   async #devices (userId: string): Promise<PushDevice[]> {
-    return Object.values(await this.#store.hgetall(`ens:devices:${userId}`)).map(v => JSON.parse(v) as PushDevice)
+    return await this.#state.devices(userId)
   }
 
   async #end (subscription: Subscription): Promise<NotifyOutcome> {
-    await this.#store.del(`ens:sub:${subscription.handle}`)
-    await this.#store.srem('ens:subs', subscription.handle)
+    await this.#state.removeSubscription(subscription.handle)
     return UNSUBSCRIBE
   }
 
@@ -294,17 +281,16 @@ export class EnsService {
   async checkHeartbeats (now = Date.now()): Promise<number> {
     const overdueMs = 2 * this.#settings.statusFrequencyMinutes * 60_000
     let nudged = 0
-    for (const handle of await this.#store.smembers('ens:subs')) {
-      const json = await this.#store.get(`ens:sub:${handle}`)
-      if (!json) {
-        await this.#store.srem('ens:subs', handle)
+    for (const handle of await this.#state.subscriptionHandles()) {
+      const sub = await this.#state.subscription(handle)
+      if (!sub) {
+        await this.#state.removeSubscription(handle)
         continue
       }
-      const sub = JSON.parse(json) as Subscription
       if (now - sub.lastHeartbeat < overdueMs || (sub.lastNudge !== undefined && now - sub.lastNudge < overdueMs)) continue
       await this.#pushAll(sub.userId, await this.#devices(sub.userId), { kind: 'silent', reason: 'resubscribe' })
       sub.lastNudge = now
-      await this.#store.set(`ens:sub:${handle}`, JSON.stringify(sub))
+      await this.#state.putSubscription(sub)
       this.#metrics.ensNotifications.inc({ event: 'heartbeat_overdue', result: 'resubscribe_push' })
       nudged++
     }
@@ -339,7 +325,7 @@ export class EnsService {
     if (now - subscription.lastHeartbeat < 60_000 && subscription.lastNudge === undefined) return
     subscription.lastHeartbeat = now
     delete subscription.lastNudge
-    await this.#store.set(`ens:sub:${subscription.handle}`, JSON.stringify(subscription))
+    await this.#state.putSubscription(subscription)
   }
 
   #subscribed (result: string, outcome: SubscribeOutcome): SubscribeOutcome {
@@ -363,11 +349,6 @@ function sha256 (text: string): string {
 
 function secretEquals (a: string, b: string): boolean {
   return a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b))
-}
-
-/** De-duplication mark: item ids are long and opaque, so they are hashed into the key. */
-function seenKey (userId: string, deviceId: string, itemId: string): string {
-  return `ens:seen:${userId}:${deviceId}:${createHash('sha256').update(itemId).digest('base64url')}`
 }
 
 /** A revoked key stops working on every gateway within this time (each re-reads the store after it). */

@@ -3,7 +3,7 @@ import type { Logger } from '../observability/log.js'
 import type { Metrics } from '../observability/metrics.js'
 import type { Identified } from '../protocols/identify.js'
 import { StoreHealth } from '../store/store-health.js'
-import type { DeviceRecord, Store } from '../store/store.js'
+import type { DeviceInventory, DeviceRecord } from '../store/device-inventory.js'
 import type { ClientIdentity, Decision } from '../../policies/identity.js'
 import type { PolicyHolder } from './policy-holder.js'
 
@@ -45,7 +45,7 @@ export type Verdict = Decision | { action: 'unavailable' }
  */
 export class PolicyGate {
   readonly #policies: PolicyHolder
-  readonly #store: Store
+  readonly #inventory: DeviceInventory
   readonly #metrics: Metrics
   readonly #log: Logger
   readonly #checkCredentials: CredentialCheck
@@ -55,9 +55,9 @@ export class PolicyGate {
   readonly #unverified = new Map<string, number>()
   #fullWarned = false
 
-  constructor (policies: PolicyHolder, store: Store, metrics: Metrics, log: Logger, checkCredentials: CredentialCheck, onStoreUnavailable: 'open' | 'closed' = 'closed') {
+  constructor (policies: PolicyHolder, inventory: DeviceInventory, metrics: Metrics, log: Logger, checkCredentials: CredentialCheck, onStoreUnavailable: 'open' | 'closed' = 'closed') {
     this.#policies = policies
-    this.#store = store
+    this.#inventory = inventory
     this.#metrics = metrics
     this.#log = log
     this.#checkCredentials = checkCredentials
@@ -82,7 +82,7 @@ export class PolicyGate {
     const { deviceId, user } = identity
     let record: DeviceRecord | undefined
     try {
-      record = deviceId && user ? await this.#store.getDevice(user, deviceId) : undefined
+      record = deviceId && user ? await this.#inventory.get(user, deviceId) : undefined
       this.#storeHealth.succeeded()
     } catch (err) {
       // The one place a store failure is decided: closed answers 503 + Retry-After in the protocol's
@@ -157,7 +157,7 @@ export class PolicyGate {
   }
 
   async #put (record: DeviceRecord): Promise<void> {
-    if (await this.#store.putDevice(record) || this.#fullWarned) return
+    if (await this.#inventory.put(record) || this.#fullWarned) return
     this.#fullWarned = true
     this.#log.warn({ maxDevices: 'inventory.maxDevices' }, 'device inventory full: new devices are not recorded (raise inventory.maxDevices or lower inventory.retentionDays)')
   }

@@ -6,7 +6,7 @@ import { parseAuthorization, type Authorization } from './authorization.js'
 import { decodeWbxml, type WbxmlElement } from './wbxml/codec.js'
 import { parseXml, soapOperation, XmlError, type XmlElement } from './xml.js'
 import type { ClientIdentity } from '../../policies/identity.js'
-import type { DeviceInformation } from '../store/store.js'
+import type { DeviceInformation } from '../store/device-inventory.js'
 
 export interface Identified {
   identity: ClientIdentity

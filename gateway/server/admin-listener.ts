@@ -4,7 +4,7 @@ import type { Logger } from '../observability/log.js'
 import type { Metrics } from '../observability/metrics.js'
 import type { UpstreamPool } from '../upstream/pool.js'
 import type { ReloadResult } from '../policy/policy-holder.js'
-import type { DeviceRecord, Store } from '../store/store.js'
+import type { DeviceInventory, DeviceRecord } from '../store/device-inventory.js'
 
 export interface AdminDeps {
   metrics: Metrics
@@ -13,7 +13,7 @@ export interface AdminDeps {
   /** Bearer token of the admin API; without one the API answers 403 (health and metrics stay open). */
   token: string | undefined
   ready: () => Promise<boolean>
-  store: Store
+  inventory: DeviceInventory
   reloadPolicies: (trigger: string) => ReloadResult
   /** Routes services bring to the token-protected API (ENS's key rotation), registered as fastify plugins. */
   apiRoutes?: ReadonlyArray<(api: FastifyInstance) => Promise<void>>
@@ -40,7 +40,7 @@ export function createAdminServer (deps: AdminDeps) {
     api.addHook('onRequest', async (req, reply) => requireToken(req, reply, deps.token))
     api.get('/api/upstreams', async () => ({ upstreams: [...deps.pools.values()].map(p => p.snapshot()) }))
     api.get<{ Querystring: { state?: string } }>('/api/devices', async req => {
-      const devices = await deps.store.listDevices()
+      const devices = await deps.inventory.list()
       return { devices: req.query.state ? devices.filter(d => d.state === req.query.state) : devices }
     })
     // Decisions are per (user, DeviceId), as Exchange's allow lists are per mailbox. `?user=` names the
@@ -52,14 +52,14 @@ export function createAdminServer (deps: AdminDeps) {
       if (user !== undefined) {
         if (user === '' || user.length > 256 || /[\u0000-\u001f\u007f]/.test(user)) return reply.code(400).send({ error: 'bad user' }) // eslint-disable-line no-control-regex
         const now = new Date().toISOString()
-        record = await deps.store.getDevice(user, deviceId) ?? { deviceId, user, state, firstSeen: now, lastSeen: now }
+        record = await deps.inventory.get(user, deviceId) ?? { deviceId, user, state, firstSeen: now, lastSeen: now }
       } else {
-        const matches = (await deps.store.listDevices()).filter(d => d.deviceId.toLowerCase() === deviceId.toLowerCase())
+        const matches = (await deps.inventory.list()).filter(d => d.deviceId.toLowerCase() === deviceId.toLowerCase())
         if (matches.length === 0) return reply.code(404).send({ error: 'no such device in the inventory: name its user with ?user=' })
         if (matches.length > 1) return reply.code(409).send({ error: 'several users have this DeviceId: name one with ?user=', users: matches.map(d => d.user) })
         record = matches[0] as DeviceRecord
       }
-      await deps.store.putDevice({ ...record, state })
+      await deps.inventory.put({ ...record, state })
       deps.log.info({ deviceId, user: record.user, state }, `device ${state} by an administrator`)
       return reply.send({ device: { ...record, state } })
     }

@@ -38,14 +38,14 @@ export async function startGateway (config: LoadedConfig, log: Logger): Promise<
 
   const store = createStore(config)
   const policies = config.policies ? new PolicyHolder(config.policies, log, metrics) : undefined
-  const gate = policies ? new PolicyGate(policies, store, metrics, log, credentialChecker(pools, publicHost), config.store.type === 'redis' ? config.store.onUnavailable : 'open') : undefined
+  const gate = policies ? new PolicyGate(policies, store.inventory, metrics, log, credentialChecker(pools, publicHost), config.store.type === 'redis' ? config.store.onUnavailable : 'open') : undefined
   const reloadPolicies = (trigger: string): ReloadResult => policies ? policies.reload(trigger) : { ok: false, problems: ['no policies file configured'] }
   // Loaded only when enabled: ews-javascript-api and its dependencies are about 700 modules.
   const ens = config.ens.enabled ? await (await import('../../ens/create-ens.js')).createEns(config, store, pools, metrics, log) : undefined
   const handler = new RequestHandler({ config, pools, metrics, log, ...(gate ? { gate } : {}), ...(ens ? { ens: ens.handle } : {}) })
   const main = createMainServer(config, handler.handle, log, (socket, fn) => handler.afterPending(socket, fn))
   let ready = false
-  const admin = createAdminServer({ metrics, log, pools, store, reloadPolicies, ...(ens ? { apiRoutes: [ens.adminRoutes] } : {}), token: config.admin.tokenEnv ? process.env[config.admin.tokenEnv] : undefined, ready: async () => ready && await store.ping().then(() => true, () => false) })
+  const admin = createAdminServer({ metrics, log, pools, inventory: store.inventory, reloadPolicies, ...(ens ? { apiRoutes: [ens.adminRoutes] } : {}), token: config.admin.tokenEnv ? process.env[config.admin.tokenEnv] : undefined, ready: async () => ready && await store.ping().then(() => true, () => false) })
 
   try {
     await listen(main, config.listen.port, config.listen.host)

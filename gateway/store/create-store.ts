@@ -1,27 +1,21 @@
 import type { Config } from '../config/schema.js'
-import { MemoryStore } from './memory-store.js'
-import { RedisStore } from './redis-store.js'
-import { StoreUnavailableError, type Store } from './store.js'
+import { MemoryInventory } from './memory-inventory.js'
+import { failingAsUnavailable, RedisConnection } from './redis-connection.js'
+import { RedisInventory } from './redis-inventory.js'
+import type { Store } from './store.js'
 
 export function createStore (config: Config): Store {
-  const inventory = { maxDevices: config.inventory.maxDevices, retentionSeconds: config.inventory.retentionDays * 86_400 }
-  if (config.store.type === 'memory') return new MemoryStore(inventory)
+  const limits = { maxDevices: config.inventory.maxDevices, retentionSeconds: config.inventory.retentionDays * 86_400 }
+  if (config.store.type === 'memory') {
+    return { kind: 'memory', inventory: new MemoryInventory(limits), redis: undefined, ping: async () => {}, close: async () => {} }
+  }
   const { url, keyPrefix, passwordEnv } = config.store.redis
-  return failingAsUnavailable(new RedisStore(url, keyPrefix, passwordEnv ? process.env[passwordEnv] : undefined, inventory))
-}
-
-/**
- * Every failure of a store call becomes StoreUnavailableError, whatever the client library threw
- * (a refused connection, a timeout, a closed stream): callers decide on one error, in one place.
- */
-function failingAsUnavailable (store: Store): Store {
-  return new Proxy(store, {
-    get (target, property) {
-      const value = Reflect.get(target, property, target) as unknown
-      if (typeof value !== 'function') return value
-      return (...args: unknown[]) => (value as (...a: unknown[]) => Promise<unknown>).apply(target, args).catch((err: Error) => {
-        throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(`store call failed: ${err.message}`)
-      })
-    }
-  })
+  const redis = new RedisConnection(url, keyPrefix, passwordEnv ? process.env[passwordEnv] : undefined)
+  return {
+    kind: 'redis',
+    inventory: failingAsUnavailable(new RedisInventory(redis, limits)),
+    redis,
+    ping: () => failingAsUnavailable(redis).ping(),
+    close: async () => { redis.close() }
+  }
 }
