@@ -1,4 +1,4 @@
-// The only file that imports ews-javascript-api (reference/ens-ews.md §2). Its quirks, handled here:
+// The only file that imports ews-javascript-api (README, "ENS"). Its quirks, handled here:
 // values are not XML-escaped (the callback URL is escaped before it goes in), service.Timeout and
 // service.UserAgent never reach the wire (a per-request XhrApi sets the timeout, HttpHeaders the UA),
 // and it has no push listener (ens/send-notification.ts parses what Exchange sends).

@@ -6,7 +6,7 @@ const SOAP = 'http://schemas.xmlsoap.org/soap/envelope/'
 
 /**
  * GetItem for the notification text: IdOnly + item:Subject + message:From, byte for byte the request
- * ews-javascript-api 0.15 sends for EmailMessage.Bind (reference/ews-samples/getitem-request-subject-from.xml).
+ * ews-javascript-api 0.15 sends for EmailMessage.Bind (captured from it; test/ens/ews-soap.test.ts checks the shape).
  */
 export function getItemRequest (itemId: string): string {
   return '<?xml version="1.0" encoding="utf-8"?>' +

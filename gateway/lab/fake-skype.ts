@@ -8,7 +8,7 @@ export interface FakeSkypeOptions {
 /**
  * A simulated Skype for Business front end (external web services on 4443): lyncdiscover, UCWA
  * application creation, the event channel, each answering 401 + MsRtcOAuth without a token, exactly
- * the "healthy" answer of the incident (reference/ucwa-samples/11). Set `mode = 'iis-503'` to break it.
+ * the "healthy" answer of the incident (README, "Upstream 503s"). Set `mode = 'iis-503'` to break it.
  */
 export function fakeSkypeFrontEnd (name: string, options: FakeSkypeOptions = {}): SimServer {
   const eventHoldMs = options.eventHoldMs ?? 180_000

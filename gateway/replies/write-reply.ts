@@ -18,7 +18,7 @@ export interface ReplyTarget {
 /**
  * The one writer of answers the gateway makes itself (design.md: "one module writes every reply").
  * The form follows the protocol: UCWA clients tell UCWA errors from intermediaries' by the JSON body
- * (reference/ucwa.md §1.8), so UCWA gets the UCWA error shape; ENS its JSON `{error}`; a blocked
+ * (UCWA 2.0 API reference, "Errors": `{ code, message }`), so UCWA gets the UCWA error shape; ENS its JSON `{error}`; a blocked
  * ActiveSync 14.0+ command its own WBXML with Status 129; a held Ping ended by shutdown Ping Status 1;
  * everyone else plain text. A reply after the answer started destroys the response (never a short one).
  */

@@ -5,7 +5,7 @@ export type RoutedService = ServiceName | 'ens'
 
 /**
  * Which published service a canonical path belongs to. Paths follow what Exchange and the Lync/Skype
- * external web site publish (reference/ucwa.md §2.2); anything else answers 404 and reaches nobody.
+ * external web site publish (their IIS virtual directories); anything else answers 404 and reaches nobody.
  * Lookup is by the first path segment (and the second under /autodiscover/), so it costs one Map get.
  */
 const BY_FIRST_SEGMENT = new Map<string, ServiceName>([

@@ -157,7 +157,7 @@ export class RequestHandler {
 
 /**
  * ActiveSync 451 redirects: X-MS-Location must keep pointing at the gateway, because iOS re-points
- * the account for good (reference/activesync.md §3.3). The path is kept, the origin becomes ours.
+ * the account for good (MS-ASHTTP: HTTP 451 with X-MS-Location). The path is kept, the origin becomes ours.
  */
 function rewriteLocation (origin: string, location: string): string {
   try {

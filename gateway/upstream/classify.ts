@@ -1,8 +1,8 @@
 import type { FailureReason } from './server.js'
 
 /**
- * Tells a server-level failure apart from an answer for this user (reference/ucwa.md §4, activesync.md
- * §3.3). Server-level: any 503 without a per-user throttling marker (an HTTP.sys 503 from a stopped IIS
+ * Tells a server-level failure apart from an answer for this user (MS-ASHTTP's X-MS-ASThrottle, EWS
+ * throttling's ErrorServerBusy). Server-level: any 503 without a per-user throttling marker (an HTTP.sys 503 from a stopped IIS
  * app pool, `Server: Microsoft-HTTPAPI/2.0`, is the classic), a refused or timed-out connection, a reset
  * before the response. Per-user throttling (ActiveSync 503 + X-MS-ASThrottle, EWS ErrorServerBusy as
  * HTTP 500) goes back to the client unchanged: another server would say the same, and it is no fault.

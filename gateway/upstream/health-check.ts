@@ -5,7 +5,7 @@ import type { UpstreamServer } from './server.js'
 
 /**
  * Active health checks: an anonymous GET per server every interval. Exchange and Skype answer it with
- * 401 when healthy (reference/ucwa.md §4.2), a broken IIS app pool with an HTTP.sys 503. Probes go to
+ * 401 when healthy (IIS asks for credentials), a broken IIS app pool with an HTTP.sys 503. Probes go to
  * each server directly with the published Host header, on the server's own connections (the transport
  * proxied traffic uses, so a probe fails exactly when traffic would).
  */

@@ -16,7 +16,8 @@ export class UpstreamUnavailableError extends GatewayError {
 }
 
 /**
- * A pool of servers behind one upstream name, with the choices of reference/proxy-core.md §1.4:
+ * A pool of servers behind one upstream name, with the choices Envoy documents for its load balancer
+ * and outlier detection:
  * least outstanding requests (long-polls hold connections for up to an hour; round-robin would pile
  * them onto one server), consecutive server-level failures eject a server for base × n (capped),
  * and when every server is out the pool tries them anyway (panic) rather than refuse everyone.

@@ -4,7 +4,7 @@ import { test } from 'node:test'
 import { getItemRequest, readGetItemResponse, soapFaultCode } from '../../ens/ews-soap.js'
 import { NotificationParseError, parseSendNotification } from '../../ens/send-notification.js'
 
-// Captures and synthetic samples from reference/ews-samples (Exchange 2013-2019 shapes).
+// Captured and synthetic samples in test/fixtures/ews (Exchange 2013-2019 shapes).
 const fixture = (name: string): string => readFileSync(new URL(`../fixtures/ews/${name}.xml`, import.meta.url), 'utf8')
 const ITEM = 'AAMkADWksSoxnvZW7DsOXplFAkh3DySPwN2pj3TT06213A5i55llqgcQ8viaWjMrGrBGAAAAAAB3Z8mQFQctGlyTp78vUkyzzLWdBPmsF9DBr9SwncYEIp2P3JDBtU2Z99zpwUyAAA='
 const SUBSCRIPTION = 'FgBtYngwMS5jb3JwLmV4YW1wbGUuY29tEAAAAKSOGykrhaUMHeFn6HhIEAn6RG1xU/Mv9Q=='
