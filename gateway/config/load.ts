@@ -4,12 +4,14 @@ import { configSchema, SERVICE_NAMES, type Config } from './schema.js'
 import { fileProblems } from './files.js'
 import { ConfigError, locate, pathText, type Problem } from './problems.js'
 import { documentValue, parseYaml, schemaProblems } from './yaml.js'
-import { loadPolicy } from '../policy/load-policy.js'
+import { loadPolicy, type LoadedPolicy } from '../policy/load-policy.js'
 
 /** A validated configuration with every relative file path resolved against the config's folder. */
 export interface LoadedConfig extends Config {
   /** The file it came from (or a label such as `<lab>`). */
   source: string
+  /** The policy file as `check` validated it, compiled: `start` uses it instead of reading the file again. */
+  readonly compiledPolicy?: LoadedPolicy
 }
 
 /** Reads, validates and resolves a config file. Throws ConfigError listing every problem. */
@@ -51,8 +53,8 @@ export function parseConfig (text: string, file: string): LoadedConfig {
   const loaded = resolvePaths({ ...config, source: file }, dirname(resolve(file)))
   const missing = positioned(fileProblems(loaded))
   if (missing.length > 0) throw new ConfigError(missing)
-  if (loaded.policies) loadPolicy(loaded.policies) // throws ConfigError naming the policy file's lines
-  return loaded
+  if (!loaded.policies) return loaded
+  return { ...loaded, compiledPolicy: loadPolicy(loaded.policies) } // throws ConfigError naming the policy file's lines
 }
 
 /** Rules that span several keys: services name existing upstreams, secrets are present in the environment. */

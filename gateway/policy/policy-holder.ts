@@ -3,7 +3,7 @@ import { basename, dirname } from 'node:path'
 import { ConfigError, formatProblem } from '../config/problems.js'
 import type { Logger } from '../observability/log.js'
 import type { Metrics } from '../observability/metrics.js'
-import { loadPolicy } from './load-policy.js'
+import { loadPolicy, type LoadedPolicy } from './load-policy.js'
 import type { CompiledPolicy } from '../../policies/compile.js'
 
 export type ReloadResult = { ok: true, rules: number } | { ok: false, problems: string[] }
@@ -21,12 +21,15 @@ export class PolicyHolder {
   #watchers: FSWatcher[] = []
   #timer: NodeJS.Timeout | undefined
 
-  /** Loads the policy; throws ConfigError at startup, when there is nothing to fall back to. */
-  constructor (file: string, log: Logger, metrics: Metrics) {
+  /**
+   * Takes the policy `loadConfig` compiled (read once at start), or loads it; throws ConfigError at
+   * startup, when there is nothing to fall back to.
+   */
+  constructor (file: string, log: Logger, metrics: Metrics, compiled?: LoadedPolicy) {
     this.#file = file
     this.#log = log
     this.#metrics = metrics
-    const loaded = loadPolicy(file)
+    const loaded = compiled ?? loadPolicy(file)
     this.current = loaded.policy
     this.#watch(loaded.files)
   }

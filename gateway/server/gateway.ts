@@ -37,7 +37,7 @@ export async function startGateway (config: LoadedConfig, log: Logger): Promise<
   const checkers = [...pools.values()].flatMap(pool => pool.config.healthCheck ? [new HealthChecker(pool, pool.config.healthCheck, publicHost)] : [])
 
   const store = createStore(config)
-  const policies = config.policies ? new PolicyHolder(config.policies, log, metrics) : undefined
+  const policies = config.policies ? new PolicyHolder(config.policies, log, metrics, config.compiledPolicy) : undefined
   const gate = policies ? new PolicyGate(policies, store.inventory, metrics, log, credentialChecker(pools, publicHost), config.store.type === 'redis' ? config.store.onUnavailable : 'open') : undefined
   const reloadPolicies = (trigger: string): ReloadResult => policies ? policies.reload(trigger) : { ok: false, problems: ['no policies file configured'] }
   // Loaded only when enabled: ews-javascript-api and its dependencies are about 700 modules.

@@ -253,3 +253,23 @@ test('EWS rules see the SOAP operation, from SOAPAction or from the body', async
   assert.equal(await post(envelope('GetFolder')), 200)
   assert.equal(exchange.received.length, 1)
 })
+
+test('the policy file is read once at start: start runs the policy check validated, even if the file changed in between', { timeout: 30_000 }, async t => {
+  const { loadConfig } = await import('../../gateway/config/load.js')
+  const { startGateway } = await import('../../gateway/server/gateway.js')
+  const { createLogger } = await import('../../gateway/observability/log.js')
+  const { LogCapture } = await import('../helpers/gateway.js')
+  const exchange = fakeExchange('exch-once', { users: { 'CORP\\alice': 'Secret-Pa55' } })
+  await exchange.listen()
+  closeAfter(t, exchange)
+  const policy = policyFile('once.yaml', 'rules:\n  - { name: block-scripts, action: block, match: { userAgent: "curl/*" } }\n')
+  const config = join(dir, 'once-config.yaml')
+  writeFileSync(config, `publicUrl: https://mobile.example.com\nlisten: { host: 127.0.0.1, port: 0 }\nadmin: { host: 127.0.0.1, port: 0 }\nupstreams: { exchange: { servers: ["${exchange.url}"] } }\nservices: { activesync: { upstream: exchange } }\npolicies: ${policy}\n`)
+  const loaded = loadConfig(config)
+  writeFileSync(policy, 'rules: []\n') // changed after the check, before the start
+  const gateway = await startGateway(loaded, createLogger('warn', new LogCapture()))
+  t.after(() => gateway.stop())
+  const res = await send(`${gateway.url}/Microsoft-Server-ActiveSync?Cmd=FolderSync&User=alice&DeviceId=ONCE1&DeviceType=iPhone`, { method: 'POST', headers: { authorization: BASIC, 'user-agent': 'curl/8.5', 'ms-asprotocolversion': '14.1', host: 'mobile.example.com' }, body: Buffer.alloc(0) })
+  assert.equal(res.status, 200, 'blocked the 14.1 way (Status 129) by the validated policy')
+  assert.equal(exchange.received.filter(r => r.url.includes('ONCE1')).length, 0, 'never reached Exchange')
+})
