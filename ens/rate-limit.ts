@@ -1,4 +1,4 @@
-import { isIPv6 } from 'node:net'
+import { networkOf } from '../gateway/net/networks.js'
 
 export type Admission = 'ok' | 'busy' | 'limited'
 
@@ -47,16 +47,7 @@ export class KeyRateLimit {
   }
 }
 
-/** IPv4 as is; IPv6 by its /64 (the first four groups of the expanded address). */
+/** IPv4 as is; IPv6 by its /64. */
 export function bucketOf (address: string): string {
-  if (!isIPv6(address) || address.startsWith('::ffff:')) return address
-  return expandIPv6(address).slice(0, 4).join(':') + '::/64'
-}
-
-function expandIPv6 (address: string): string[] {
-  const [head = '', tail] = address.split('::')
-  const left = head ? head.split(':') : []
-  const right = tail ? tail.split(':') : []
-  const groups = tail === undefined ? left : [...left, ...Array(8 - left.length - right.length).fill('0'), ...right]
-  return groups.map(g => g.toLowerCase().replace(/^0+(?=.)/, ''))
+  return networkOf(address, 32, 64)
 }

@@ -5,6 +5,7 @@ import { fileProblems } from './files.js'
 import { ConfigError, locate, pathText, type Problem } from './problems.js'
 import { documentValue, parseYaml, schemaProblems } from './yaml.js'
 import { loadPolicy, type LoadedPolicy } from '../policy/load-policy.js'
+import { limitsOf } from '../protection/account-guard.js'
 
 /** A validated configuration with every relative file path resolved against the config's folder. */
 export interface LoadedConfig extends Config {
@@ -73,6 +74,15 @@ function crossCheck (config: Config): Array<[PropertyKey[], string]> {
     if (!config.ens.ews) found.push([['ens'], 'ens.ews.upstream is required when ENS is enabled'])
     if (!config.ens.push.apns && !config.ens.push.fcm && !config.ens.push.webhook) found.push([['ens', 'push'], 'configure at least one push provider (apns, fcm or webhook)'])
     if (config.store.type === 'redis' && !config.ens.masterKeyEnv) found.push([['ens', 'masterKeyEnv'], 'required on the Redis store: private keys are stored wrapped with it'])
+  }
+  const protection = config.protection
+  if (protection) {
+    if (config.store.type === 'redis' && !protection.keyEnv) found.push([['protection', 'keyEnv'], 'required on the Redis store: every gateway must fingerprint credentials with the same key'])
+    const threshold = protection.directory.lockoutThreshold
+    const limits = limitsOf(protection)
+    for (const traffic of ['unfamiliar', 'familiar'] as const) {
+      if (limits[traffic] >= threshold) found.push([['protection', 'users', `${traffic}Limit`], `must stay below the directory's lockoutThreshold (${threshold}), or the directory locks first`])
+    }
   }
   return found
 }

@@ -164,6 +164,50 @@ const inventory = z.strictObject({
   retentionDays: z.number().int().min(1).default(90)
 })
 
+const minutes = z.number().positive()
+
+/**
+ * Account protection (README, "Account protection"). Absent: off. The directory's own lockout policy is
+ * required: every limit below it is derived from or checked against it.
+ */
+const protection = z.strictObject({
+  /** HMAC key of credential fingerprints (32+ random bytes, base64); required on the Redis store. */
+  keyEnv: envName.optional(),
+  directory: z.strictObject({
+    lockoutThreshold: z.number().int().min(1).max(999),
+    observationWindowMinutes: minutes
+  }),
+  badCredentials: z.strictObject({ ttlHours: z.number().positive().default(24), retryMinutes: minutes.default(15) }).default({ ttlHours: 24, retryMinutes: 15 }),
+  users: z.strictObject({
+    /** Devices and client networks remembered per user (first in, first out), as AD FS does. */
+    familiarSize: z.number().int().min(1).max(100).default(20),
+    /** Defaults: floor(T/2) from unfamiliar places, T-2 from familiar ones (at least 1). */
+    unfamiliarLimit: z.number().int().min(1).optional(),
+    familiarLimit: z.number().int().min(1).optional(),
+    lockMinutes: minutes.default(15),
+    maxLockMinutes: minutes.default(240)
+  }).default({ familiarSize: 20, lockMinutes: 15, maxLockMinutes: 240 }),
+  clients: z.strictObject({
+    maxUsers: z.number().int().min(1).default(10),
+    windowMinutes: minutes.default(10),
+    banMinutes: minutes.default(60),
+    maxBanMinutes: minutes.default(1440),
+    ipv4Prefix: z.number().int().min(8).max(32).default(32),
+    ipv6Prefix: z.number().int().min(16).max(128).default(64)
+  }).default({ maxUsers: 10, windowMinutes: 10, banMinutes: 60, maxBanMinutes: 1440, ipv4Prefix: 32, ipv6Prefix: 64 }),
+  passwords: z.strictObject({
+    maxUsers: z.number().int().min(1).default(5),
+    windowMinutes: minutes.default(15),
+    blockHours: z.number().positive().default(24)
+  }).default({ maxUsers: 5, windowMinutes: 15, blockHours: 24 }),
+  /** Networks never banned (the company's own NAT, a monitoring host): CIDRs. */
+  exempt: z.array(cidr).default([]),
+  /** closed: credentials this process saw succeed lately pass, others get 503; open: nothing is refused. */
+  onStoreUnavailable: z.enum(['open', 'closed']).default('closed')
+})
+
+export type ProtectionConfig = z.infer<typeof protection>
+
 export const configSchema = z.strictObject({
   listen: listen.default(listen.parse({})),
   publicUrl: httpOrigin,
@@ -174,6 +218,7 @@ export const configSchema = z.strictObject({
   policies: z.string().optional(),
   ens: ens.default(ens.parse({})),
   inventory: inventory.default(inventory.parse({})),
+  protection: protection.optional(),
   timeouts: timeouts.default(timeouts.parse({})),
   log: log.default({ level: 'info' })
 })

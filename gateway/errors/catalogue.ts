@@ -21,6 +21,9 @@ export const CATALOGUE = {
   GW_POLICY_BLOCKED: { status: 403, message: 'Device blocked by policy' },
   GW_POLICY_QUARANTINED: { status: 403, message: 'Device quarantined until an administrator approves it' },
   GW_POLICY_PATTERN: { status: undefined, message: 'Invalid pattern in a rule' },
+  // Account protection: a refused credential gets Exchange's own 401, a banned client a 403.
+  GW_PROTECTION_REFUSED: { status: 401, message: 'Unauthorized' },
+  GW_PROTECTION_BANNED: { status: 403, message: 'Forbidden: too many failed sign-ins from this address' },
   GW_STORE_UNAVAILABLE: { status: 503, message: 'Service temporarily unavailable, please retry' },
   // Upstream: what the attempt loop ends with when no server answered.
   GW_UPSTREAM_EXHAUSTED: { status: 503, message: 'Service temporarily unavailable, please retry' },

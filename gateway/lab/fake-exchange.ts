@@ -14,21 +14,31 @@ export interface FakeExchangeOptions {
    * credentials are accepted (tests that are not about authentication).
    */
   users?: Record<string, string>
+  /**
+   * Behave like a domain controller behind IIS: count bad passwords per account (`badPwdCount`, reset by
+   * a success or after the observation window) and lock the account at the threshold: while locked,
+   * every request of it gets 401, the right password included.
+   */
+  directory?: { lockoutThreshold: number, observationWindowMs: number, lockoutMs: number }
 }
+
+/** What a simulated domain controller saw of one account. */
+export interface DirectoryAccount { badPwdCount: number, lastBadAt: number, lockedUntil: number, lockouts: number, failures: number }
 
 /**
  * A simulated Exchange front end: ActiveSync (OPTIONS with the MS-AS headers, WBXML FolderSync, held
  * Ping), EWS and POX Autodiscover, each answering 401 without credentials as IIS does.
  */
-export function fakeExchange (name: string, options: FakeExchangeOptions = {}): SimServer & { newMail: () => number, ews: FakeEws } {
+export function fakeExchange (name: string, options: FakeExchangeOptions = {}): SimServer & { newMail: () => number, ews: FakeEws, directory: Map<string, DirectoryAccount> } {
   const fakeEws = new FakeEws()
+  const directory = new Map<string, DirectoryAccount>()
   const pingHoldMs = options.pingHoldMs ?? 60_000
   const waitingPings = new Set<() => void>()
   const sim = new SimServer(name, (req, res, body) => {
     const url = new URL(req.url ?? '/', 'http://x')
     const path = url.pathname.toLowerCase()
     if (path === '/microsoft-server-activesync/healthcheck.htm') return text(res, 200, '200 OK')
-    if (!req.headers.authorization || !credentialsAccepted(req.headers.authorization, options.users)) return unauthorized(res)
+    if (!req.headers.authorization || !credentialsAccepted(req.headers.authorization, options.users, options.directory && { ...options.directory, accounts: directory })) return unauthorized(res)
     if (path.startsWith('/ews/')) return fakeEws.handle(req, res, body)
     if (path.startsWith('/microsoft-server-activesync')) return activesync(req, res, url.search.slice(1))
     if (path.startsWith('/autodiscover/autodiscover.xml')) return autodiscover(req, res)
@@ -71,6 +81,8 @@ export function fakeExchange (name: string, options: FakeExchangeOptions = {}): 
 
   return Object.assign(sim, {
     ews: fakeEws,
+    /** The simulated domain controller's accounts (with `directory`): bad-password counts, lockouts. */
+    directory,
     /** "Delivers" a mail: every held Ping answers Status 2 (changes). Returns how many were woken. */
     newMail: (): number => {
       const n = waitingPings.size
@@ -108,12 +120,35 @@ function folder (id: string, displayName: string, type: string): WbxmlElement {
   }
 }
 
-/** Basic credentials are checked against `users` when given; other schemes are taken as they come. */
-function credentialsAccepted (authorization: string, users: Record<string, string> | undefined): boolean {
+/**
+ * Basic credentials are checked against `users` when given; other schemes are taken as they come. With
+ * a directory, bad passwords count per account (the name before `@` or after `\`, lower-case) and lock it.
+ */
+function credentialsAccepted (authorization: string, users: Record<string, string> | undefined, directory?: FakeExchangeOptions['directory'] & { accounts: Map<string, DirectoryAccount> }): boolean {
   if (!users || !/^basic /i.test(authorization)) return true
   const decoded = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8')
   const colon = decoded.indexOf(':')
-  return colon !== -1 && users[decoded.slice(0, colon)] === decoded.slice(colon + 1)
+  const user = colon === -1 ? decoded : decoded.slice(0, colon)
+  const right = colon !== -1 && users[user] !== undefined && users[user] === decoded.slice(colon + 1)
+  if (!directory) return right
+  const name = user.toLowerCase().replace(/^.*\\/, '').replace(/@.*$/, '')
+  let account = directory.accounts.get(name)
+  if (!account) directory.accounts.set(name, account = { badPwdCount: 0, lastBadAt: 0, lockedUntil: 0, lockouts: 0, failures: 0 })
+  const now = Date.now()
+  if (now < account.lockedUntil) return false
+  if (right) {
+    account.badPwdCount = 0
+    return true
+  }
+  account.failures++
+  if (now - account.lastBadAt > directory.observationWindowMs) account.badPwdCount = 0
+  account.badPwdCount++
+  account.lastBadAt = now
+  if (account.badPwdCount >= directory.lockoutThreshold) {
+    account.lockedUntil = now + directory.lockoutMs
+    account.lockouts++
+  }
+  return false
 }
 
 function unauthorized (res: ServerResponse): void {

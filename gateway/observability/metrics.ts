@@ -37,10 +37,21 @@ export class Metrics {
 
   readonly ensSubscriptions = counter(this.registry, 'portcullis_ens_subscriptions_total', 'ENS subscribe requests, by result', ['result'])
 
+  readonly authFailures = counter(this.registry, 'portcullis_auth_failures_total', 'Authentication failures Exchange answered to credentialed requests, by service and kind (password, ntlm)', ['service', 'reason'])
+
+  readonly protectionRefusals = counter(this.registry, 'portcullis_protection_refusals_total', 'Credentialed requests account protection answered locally, by service and reason', ['service', 'reason'])
+
+  readonly protectionLocks = counter(this.registry, 'portcullis_protection_locks_total', 'Locks and bans account protection set: user_familiar, user_unfamiliar, client, password', ['kind'])
+
+  readonly protectionActive = gauge(this.registry, 'portcullis_protection_active', 'Locked users, banned clients, stale devices and refused passwords now in force', ['kind'])
+
   // Per-request code uses these: `.labels()` hashes its arguments on every call, these remember children.
   readonly requestsBy = childCache((service: string, cls: string) => this.requests.labels({ service, status_class: cls }))
   readonly requestDurationBy = childCache((service: string) => this.requestDuration.labels({ service }))
   readonly upstreamRequestsBy = childCache((upstream: string, server: string, cls: string, outcome: string) => this.upstreamRequests.labels({ upstream, server, status_class: cls, outcome }))
+  readonly authFailuresBy = childCache((service: string, reason: string) => this.authFailures.labels({ service, reason }))
+  readonly protectionRefusalsBy = childCache((service: string, reason: string) => this.protectionRefusals.labels({ service, reason }))
+  readonly protectionLocksBy = childCache((kind: string) => this.protectionLocks.labels({ kind }))
   readonly policyDecisionsBy = childCache((rule: string, action: string) => this.policyDecisions.labels({ rule, action }))
 
   constructor () {

@@ -5,12 +5,12 @@ import type { PipelineEnv } from './stage.js'
 import type { RequestState } from './request-state.js'
 
 /**
- * Stage `identify`: who is asking, when a policy will decide on it. Exchange's ENS callback is
+ * Stage `identify`: who is asking, when a policy or account protection will decide on it. Exchange's ENS callback is
  * authenticated by its own URL and decided on by nobody. Malformed input is a 400 with its code.
  */
 export function identifyClient (state: RequestState, env: PipelineEnv): Reply | undefined {
   const service = state.service
-  if (!env.gate || service === undefined || (service === 'ens' && state.path.toLowerCase().endsWith('/notify'))) return undefined
+  if ((!env.gate && !env.protection) || service === undefined || (service === 'ens' && state.path.toLowerCase().endsWith('/notify'))) return undefined
   const { req, body } = state
   try {
     state.identified = identify(service, {

@@ -30,6 +30,11 @@ export interface RequestState {
   body: RequestBody
   /** identify: who is asking (only while the stages run). */
   identified: Identified | undefined
+  /**
+   * protect: learns from the upstream's answer to a credentialed request; for a 401 the answer waits
+   * for the promise (the failure is recorded before the client sees it). Gets the 401's head and body.
+   */
+  onAuthAnswer: ((status: number, rawHeaders: readonly string[], body: Buffer) => Promise<void> | undefined) | undefined
   /** admit: observer of the upstream's answer (the device inventory), called once with its status. */
   onAnswered: ((status: number) => void) | undefined
   /** prepare: exactly what goes upstream. */
@@ -59,6 +64,7 @@ export function createRequestState (req: IncomingMessage, res: ServerResponse, c
     longPollMs: undefined,
     body: NO_BODY,
     identified: undefined,
+    onAuthAnswer: undefined,
     onAnswered: undefined,
     forward: undefined,
     server: undefined,

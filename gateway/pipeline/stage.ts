@@ -2,6 +2,7 @@ import type { LoadedConfig } from '../config/load.js'
 import type { Logger } from '../observability/log.js'
 import type { Metrics } from '../observability/metrics.js'
 import type { PolicyGate } from '../policy/gate.js'
+import type { Protection } from './protect.js'
 import type { Reply } from '../replies/reply.js'
 import type { ClientConnection } from '../server/client-connection.js'
 import type { UpstreamPool } from '../upstream/pool.js'
@@ -15,6 +16,8 @@ export interface PipelineEnv {
   readonly log: Logger
   /** The policy; absent when the config names no policy file. */
   readonly gate: PolicyGate | undefined
+  /** Account protection; absent when `protection` is not configured. */
+  readonly protection: Protection | undefined
   /** Whether ENS is enabled (its paths are routed to it; otherwise they are not found). */
   readonly ens: boolean
   /** The state of the client connection a request came on (NTLM pins, authenticated scheme). */

@@ -2,6 +2,7 @@ import { admit } from './admit.js'
 import { classify } from './classify.js'
 import { identifyClient } from './identify-client.js'
 import { prepare } from './prepare.js'
+import { protect } from './protect.js'
 import { readBody } from './read-body.js'
 import type { Reply } from '../replies/reply.js'
 import { route } from './route.js'
@@ -19,6 +20,7 @@ export const STAGES: readonly Stage[] = [
   classify, //       Autodiscover shapes, ActiveSync command, long-poll        (400)
   readBody, //       whole when a rule reads it, else buffered or streamed     (413)
   identifyClient, // who is asking: pure, from the protocol parsers           (400)
+  protect, //        account protection: known-bad, stale, locks, bans         (Exchange's 401, 403, 503)
   admit, //          the policy's verdict and the device inventory           (403, Status 129, 503)
   prepare //         exactly what goes upstream
 ]

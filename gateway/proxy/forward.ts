@@ -121,7 +121,7 @@ class Forwarding {
     ctx.server = server.name
     this.#server = server
     // A body kept in memory lets the gateway drop a server-level 503 and answer for itself.
-    this.#current = new UpstreamAttempt(ctx.res, this.#replayable, this.#onOutcome, request.rewriteLocation)
+    this.#current = new UpstreamAttempt(ctx.res, this.#replayable, this.#onOutcome, request.rewriteLocation, ctx.onAuthAnswer)
     server.attemptStarted()
     const connections = request.pinned?.connections ?? server.connections
     connections.dispatch({

@@ -15,6 +15,8 @@ export interface Reply {
    * a Status gets its own WBXML answer with Status 129 instead of a 403.
    */
   readonly activesync?: { readonly command: string | undefined, readonly version: string | undefined }
+  /** An upstream's own answer replayed exactly (a credential refused locally gets Exchange's 401). */
+  readonly replay?: { readonly status: number, readonly headers: readonly string[], readonly body: Buffer }
 }
 
 export function reply (code: ErrorCode, message?: string, extra: Omit<Reply, 'code' | 'message'> = {}): Reply {

@@ -30,6 +30,11 @@ export function writeReply (target: ReplyTarget, reply: Reply): void {
     res.destroy()
     return
   }
+  if (reply.replay) {
+    res.writeHead(reply.replay.status, [...reply.replay.headers, 'content-length', String(reply.replay.body.length)])
+    res.end(reply.replay.body)
+    return
+  }
   const special = protocolForm(target, reply)
   if (special) {
     res.writeHead(200, { ...reply.headers, ...special.headers, 'content-length': special.body.length })

@@ -12,6 +12,8 @@ import { RequestHandler } from './request-handler.js'
 import { PolicyGate } from '../policy/gate.js'
 import { PolicyHolder, type ReloadResult } from '../policy/policy-holder.js'
 import { createStore } from '../store/create-store.js'
+import { createProtection } from '../protection/create-protection.js'
+import { protectionRoutes } from './admin-protection-routes.js'
 import type { Ens } from '../../ens/create-ens.js'
 
 /** A running gateway: both listeners, the upstream pools and their health checks. */
@@ -42,10 +44,12 @@ export async function startGateway (config: LoadedConfig, log: Logger): Promise<
   const reloadPolicies = (trigger: string): ReloadResult => policies ? policies.reload(trigger) : { ok: false, problems: ['no policies file configured'] }
   // Loaded only when enabled: ews-javascript-api and its dependencies are about 700 modules.
   const ens = config.ens.enabled ? await (await import('../../ens/create-ens.js')).createEns(config, store, pools, metrics, log) : undefined
-  const handler = new RequestHandler({ config, pools, metrics, log, ...(gate ? { gate } : {}), ...(ens ? { ens: ens.handle } : {}) })
+  const protection = createProtection(config, store, metrics, log)
+  const handler = new RequestHandler({ config, pools, metrics, log, ...(gate ? { gate } : {}), ...(ens ? { ens: ens.handle } : {}), ...(protection ? { protection } : {}) })
+  const apiRoutes = [...(ens ? [ens.adminRoutes] : []), ...(protection && config.protection ? [protectionRoutes(protection.state, config.protection)] : [])]
   const main = createMainServer(config, handler.handle, log, (socket, fn) => handler.afterPending(socket, fn))
   let ready = false
-  const admin = createAdminServer({ metrics, log, pools, inventory: store.inventory, reloadPolicies, ...(ens ? { apiRoutes: [ens.adminRoutes] } : {}), token: config.admin.tokenEnv ? process.env[config.admin.tokenEnv] : undefined, ready: async () => ready && await store.ping().then(() => true, () => false) })
+  const admin = createAdminServer({ metrics, log, pools, inventory: store.inventory, reloadPolicies, apiRoutes, token: config.admin.tokenEnv ? process.env[config.admin.tokenEnv] : undefined, ready: async () => ready && await store.ping().then(() => true, () => false) })
 
   try {
     await listen(main, config.listen.port, config.listen.host)
@@ -56,6 +60,7 @@ export async function startGateway (config: LoadedConfig, log: Logger): Promise<
     await admin.close().catch(() => {})
     await Promise.all([...pools.values()].map(pool => pool.destroy()))
     policies?.close()
+    protection?.close()
     await ens?.close()
     await store.close()
     throw err
@@ -70,7 +75,7 @@ export async function startGateway (config: LoadedConfig, log: Logger): Promise<
   let stopping: Promise<void> | undefined
   const stop = (): Promise<void> => {
     stopping ??= shutdown({ main, admin, handler, pools, checkers, log, graceMs: config.listen.shutdownGraceMs, setUnready: () => { ready = false } })
-      .finally(async () => { policies?.close(); await ens?.close(); await store.close() })
+      .finally(async () => { policies?.close(); protection?.close(); await ens?.close(); await store.close() })
     return stopping
   }
   return { pools, metrics, url, adminUrl, ens, reloadPolicies, stop }

@@ -6,6 +6,7 @@ import type { Logger } from '../observability/log.js'
 import { statusClass, type Metrics } from '../observability/metrics.js'
 import { RequestLog } from '../observability/request-line.js'
 import { createRequestState, type RequestState } from '../pipeline/request-state.js'
+import type { Protection } from '../pipeline/protect.js'
 import type { PipelineEnv } from '../pipeline/stage.js'
 import { runStages } from '../pipeline/stages.js'
 import type { PolicyGate } from '../policy/gate.js'
@@ -24,6 +25,8 @@ export interface RequestHandlerDeps {
   ens?: (req: IncomingMessage, res: ServerResponse, client: string) => void
   /** The policy; absent when the config names no policy file. */
   gate?: PolicyGate
+  /** Account protection; absent when not configured. */
+  protection?: Protection
 }
 
 const INTERNAL = reply('GW_INTERNAL')
@@ -57,6 +60,7 @@ export class RequestHandler {
       metrics: deps.metrics,
       log: deps.log,
       gate: deps.gate,
+      protection: deps.protection,
       ens: deps.ens !== undefined,
       connectionOf: req => this.#connectionOf(req.socket),
       proto: listen.tls ? 'https' : 'http',
