@@ -166,6 +166,13 @@ const inventory = z.strictObject({
 
 const minutes = z.number().positive()
 
+/** A token bucket: `perMinute` sustained, `burst` at once (default: a minute's worth), for the named services (default all). */
+const rateLimit = z.strictObject({
+  perMinute: z.number().positive(),
+  burst: z.number().int().min(1).optional(),
+  services: z.array(z.enum(['activesync', 'ews', 'autodiscover', 'ucwa'])).optional()
+})
+
 /**
  * Account protection (README, "Account protection"). Absent: off. The directory's own lockout policy is
  * required: every limit below it is derived from or checked against it.
@@ -203,10 +210,25 @@ const protection = z.strictObject({
   /** Networks never banned (the company's own NAT, a monitoring host): CIDRs. */
   exempt: z.array(cidr).default([]),
   /** closed: credentials this process saw succeed lately pass, others get 503; open: nothing is refused. */
-  onStoreUnavailable: z.enum(['open', 'closed']).default('closed')
+  onStoreUnavailable: z.enum(['open', 'closed']).default('closed'),
+  /** Off unless set: requests per device (account and DeviceId), per account, per client address. */
+  rateLimits: z.strictObject({ device: rateLimit.optional(), user: rateLimit.optional(), client: rateLimit.optional() }).default({})
 })
 
+export type RateLimitConfig = z.infer<typeof rateLimit>
+
 export type ProtectionConfig = z.infer<typeof protection>
+
+/** ActiveSync behaviour at the gateway (README, "Long-polls"). */
+const activesync = z.strictObject({
+  /** A new Ping of a device ends its older held one (Status 1) instead of holding two upstream. */
+  onePingPerDevice: z.boolean().default(true),
+  /** Pings asking for a longer or shorter heartbeat get Status 5 with the allowed value, as Exchange answers. */
+  maxHeartbeatSeconds: z.number().int().min(60).max(3540).optional(),
+  minHeartbeatSeconds: z.number().int().min(1).max(3540).optional()
+})
+
+export type ActiveSyncConfig = z.infer<typeof activesync>
 
 export const configSchema = z.strictObject({
   listen: listen.default(listen.parse({})),
@@ -219,6 +241,7 @@ export const configSchema = z.strictObject({
   ens: ens.default(ens.parse({})),
   inventory: inventory.default(inventory.parse({})),
   protection: protection.optional(),
+  activesync: activesync.default({ onePingPerDevice: true }),
   timeouts: timeouts.default(timeouts.parse({})),
   log: log.default({ level: 'info' })
 })

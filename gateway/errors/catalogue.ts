@@ -24,12 +24,15 @@ export const CATALOGUE = {
   // Account protection: a refused credential gets Exchange's own 401, a banned client a 403.
   GW_PROTECTION_REFUSED: { status: 401, message: 'Unauthorized' },
   GW_PROTECTION_BANNED: { status: 403, message: 'Forbidden: too many failed sign-ins from this address' },
+  GW_RATE_LIMITED: { status: 429, message: 'Too many requests, please retry later' },
   GW_STORE_UNAVAILABLE: { status: 503, message: 'Service temporarily unavailable, please retry' },
   // Upstream: what the attempt loop ends with when no server answered.
   GW_UPSTREAM_EXHAUSTED: { status: 503, message: 'Service temporarily unavailable, please retry' },
   GW_UPSTREAM_CONNECT: { status: 502, message: 'Upstream connection failed' },
   GW_UPSTREAM_TIMEOUT: { status: 504, message: 'Upstream did not answer in time' },
   GW_UPSTREAM_BAD_RESPONSE: { status: 502, message: 'Upstream answered with a malformed response' },
+  GW_PING_SUPERSEDED: { status: 503, message: 'Superseded by a newer Ping of this device' },
+  GW_PING_HEARTBEAT: { status: 200, message: 'Heartbeat interval outside the allowed range' },
   GW_SHUTDOWN: { status: 503, message: 'Gateway restarting, please retry' },
   GW_INTERNAL: { status: 500, message: 'Internal gateway error' },
   // ENS (the device API and Exchange's callback).

@@ -129,9 +129,11 @@ function credentialsAccepted (authorization: string, users: Record<string, strin
   const decoded = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8')
   const colon = decoded.indexOf(':')
   const user = colon === -1 ? decoded : decoded.slice(0, colon)
-  const right = colon !== -1 && users[user] !== undefined && users[user] === decoded.slice(colon + 1)
-  if (!directory) return right
+  if (!directory) return colon !== -1 && users[user] === decoded.slice(colon + 1)
+  // A directory knows an account by every form of its name (`alice`, `CORP\\alice`, `alice@corp.example`).
   const name = user.toLowerCase().replace(/^.*\\/, '').replace(/@.*$/, '')
+  const expected = users[user] ?? users[name]
+  const right = colon !== -1 && expected !== undefined && expected === decoded.slice(colon + 1)
   let account = directory.accounts.get(name)
   if (!account) directory.accounts.set(name, account = { badPwdCount: 0, lastBadAt: 0, lockedUntil: 0, lockouts: 0, failures: 0 })
   const now = Date.now()

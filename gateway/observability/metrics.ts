@@ -19,6 +19,8 @@ export class Metrics {
 
   readonly longPollsInFlight = gauge(this.registry, 'portcullis_longpolls_in_flight', 'Long-poll requests (ActiveSync Ping/Sync, UCWA events) being held', ['service'])
 
+  readonly longPollsEnded = counter(this.registry, 'portcullis_longpolls_ended_early_total', 'Long-polls that ended before the upstream answered, by who ended them: client, superseded (a newer Ping of the device), shutdown', ['service', 'by'])
+
   readonly upstreamRequests = counter(this.registry, 'portcullis_upstream_requests_total', 'Attempts sent to upstream servers, by outcome', ['upstream', 'server', 'status_class', 'outcome'])
 
   readonly upstreamRetries = counter(this.registry, 'portcullis_upstream_retries_total', 'Requests replayed on another server, by reason', ['upstream', 'reason'])
@@ -43,12 +45,16 @@ export class Metrics {
 
   readonly protectionLocks = counter(this.registry, 'portcullis_protection_locks_total', 'Locks and bans account protection set: user_familiar, user_unfamiliar, client, password', ['kind'])
 
+  readonly rateLimited = counter(this.registry, 'portcullis_rate_limited_total', 'Requests answered by a rate limit, by service and bucket kind (device, user, client)', ['service', 'kind'])
+
   readonly protectionActive = gauge(this.registry, 'portcullis_protection_active', 'Locked users, banned clients, stale devices and refused passwords now in force', ['kind'])
 
   // Per-request code uses these: `.labels()` hashes its arguments on every call, these remember children.
   readonly requestsBy = childCache((service: string, cls: string) => this.requests.labels({ service, status_class: cls }))
   readonly requestDurationBy = childCache((service: string) => this.requestDuration.labels({ service }))
   readonly upstreamRequestsBy = childCache((upstream: string, server: string, cls: string, outcome: string) => this.upstreamRequests.labels({ upstream, server, status_class: cls, outcome }))
+  readonly longPollsEndedBy = childCache((service: string, by: string) => this.longPollsEnded.labels({ service, by }))
+  readonly rateLimitedBy = childCache((service: string, kind: string) => this.rateLimited.labels({ service, kind }))
   readonly authFailuresBy = childCache((service: string, reason: string) => this.authFailures.labels({ service, reason }))
   readonly protectionRefusalsBy = childCache((service: string, reason: string) => this.protectionRefusals.labels({ service, reason }))
   readonly protectionLocksBy = childCache((kind: string) => this.protectionLocks.labels({ kind }))

@@ -10,7 +10,8 @@ import type { RequestState } from './request-state.js'
  */
 export function identifyClient (state: RequestState, env: PipelineEnv): Reply | undefined {
   const service = state.service
-  if ((!env.gate && !env.protection) || service === undefined || (service === 'ens' && state.path.toLowerCase().endsWith('/notify'))) return undefined
+  const needed = env.gate !== undefined || env.protection !== undefined || (env.heldPings !== undefined && state.command === 'Ping')
+  if (!needed || service === undefined || (service === 'ens' && state.path.toLowerCase().endsWith('/notify'))) return undefined
   const { req, body } = state
   try {
     state.identified = identify(service, {

@@ -2,12 +2,14 @@ import { accountName } from '../../policies/identity.js'
 import type { AccountGuard, CredentialAttempt, Refusal } from '../protection/account-guard.js'
 import type { ChallengeMemory } from '../protection/challenges.js'
 import { basicPassword, type Fingerprints } from '../protection/fingerprints.js'
+import type { ProtectionState } from '../protection/protection-state.js'
 import { reply, type Reply } from '../replies/reply.js'
 import type { RequestState } from './request-state.js'
 import type { PipelineEnv } from './stage.js'
 
 /** Account protection as the pipeline holds it (gateway/protection/). */
 export interface Protection {
+  state: ProtectionState
   guard: AccountGuard
   fingerprints: Fingerprints
   challenges: ChallengeMemory
@@ -52,5 +54,5 @@ function refusalReply (refusal: Refusal, protection: Protection, service: string
   if (refusal.reason === 'client_banned') return BANNED
   if (refusal.reason === 'store_unavailable') return STORE_DOWN
   const challenge = protection.challenges.of(service)
-  return reply('GW_PROTECTION_REFUSED', undefined, { note: `refused by account protection: ${refusal.reason}`, replay: { status: 401, headers: challenge.headers, body: challenge.body } })
+  return reply('GW_PROTECTION_REFUSED', undefined, { note: `refused by account protection: ${refusal.reason}`, exact: { status: 401, headers: challenge.headers, body: challenge.body } })
 }

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Identified } from '../protocols/identify.js'
 import type { ForwardRequest } from '../proxy/forward.js'
 import type { RequestBody } from '../proxy/request-body.js'
+import type { Reply } from '../replies/reply.js'
 import type { RoutedService } from '../routing/services.js'
 import type { UpstreamPool } from '../upstream/pool.js'
 
@@ -37,6 +38,9 @@ export interface RequestState {
   onAuthAnswer: ((status: number, rawHeaders: readonly string[], body: Buffer) => Promise<void> | undefined) | undefined
   /** admit: observer of the upstream's answer (the device inventory), called once with its status. */
   onAnswered: ((status: number) => void) | undefined
+  /** pings: the device key of a held Ping (one per device), and the answer that ends it early. */
+  pingKey: string | undefined
+  endReply: Reply | undefined
   /** prepare: exactly what goes upstream. */
   forward: ForwardRequest | undefined
   /** forward (the attempt loop): the server of the last attempt, the attempts made, how to abandon it (shutdown). */
@@ -66,6 +70,8 @@ export function createRequestState (req: IncomingMessage, res: ServerResponse, c
     identified: undefined,
     onAuthAnswer: undefined,
     onAnswered: undefined,
+    pingKey: undefined,
+    endReply: undefined,
     forward: undefined,
     server: undefined,
     attempts: 0,

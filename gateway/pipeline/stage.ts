@@ -2,6 +2,7 @@ import type { LoadedConfig } from '../config/load.js'
 import type { Logger } from '../observability/log.js'
 import type { Metrics } from '../observability/metrics.js'
 import type { PolicyGate } from '../policy/gate.js'
+import type { HeldPings } from './held-pings.js'
 import type { Protection } from './protect.js'
 import type { Reply } from '../replies/reply.js'
 import type { ClientConnection } from '../server/client-connection.js'
@@ -18,6 +19,8 @@ export interface PipelineEnv {
   readonly gate: PolicyGate | undefined
   /** Account protection; absent when `protection` is not configured. */
   readonly protection: Protection | undefined
+  /** The held Ping of each device (activesync.onePingPerDevice); absent when off. */
+  readonly heldPings: HeldPings | undefined
   /** Whether ENS is enabled (its paths are routed to it; otherwise they are not found). */
   readonly ens: boolean
   /** The state of the client connection a request came on (NTLM pins, authenticated scheme). */

@@ -1,6 +1,8 @@
 import { admit } from './admit.js'
 import { classify } from './classify.js'
 import { identifyClient } from './identify-client.js'
+import { limit } from './limit.js'
+import { pings } from './pings.js'
 import { prepare } from './prepare.js'
 import { protect } from './protect.js'
 import { readBody } from './read-body.js'
@@ -20,8 +22,10 @@ export const STAGES: readonly Stage[] = [
   classify, //       Autodiscover shapes, ActiveSync command, long-poll        (400)
   readBody, //       whole when a rule reads it, else buffered or streamed     (413)
   identifyClient, // who is asking: pure, from the protocol parsers           (400)
+  limit, //          rate limits per device, account, client address       (503 X-MS-ASThrottle, 429)
   protect, //        account protection: known-bad, stale, locks, bans         (Exchange's 401, 403, 503)
   admit, //          the policy's verdict and the device inventory           (403, Status 129, 503)
+  pings, //          heartbeat range, one held Ping per device                 (Ping Status 5)
   prepare //         exactly what goes upstream
 ]
 

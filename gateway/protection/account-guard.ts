@@ -129,6 +129,7 @@ export class AccountGuard {
     const good = await state.goodCredentials(account)
     if (prints) {
       await state.markBadCredential(account, prints.cred, config.badCredentials.ttlHours * 3600)
+      await state.claimRetry(prints.cred, config.badCredentials.retryMinutes * 60) // its next try comes one interval from now
       // Stale: this credential worked before, and another one of the same account worked since.
       const mine = good.find(g => g.cred === prints.cred)
       if (mine && deviceId && good.some(g => g.cred !== prints.cred && g.at > mine.at)) {

@@ -12,7 +12,6 @@ import type { ProtectionState } from './protection-state.js'
 import { RedisProtectionState } from './redis-protection-state.js'
 
 export interface RunningProtection extends Protection {
-  state: ProtectionState
   close: () => void
 }
 

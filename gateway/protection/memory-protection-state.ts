@@ -10,6 +10,7 @@ export class MemoryProtectionState implements ProtectionState {
   readonly #locks = new Map<string, { until: number, count: number, countUntil: number }>()
   readonly #blockedPasswords = new Map<string, number>()
   readonly #stale = new Map<string, number>()
+  readonly #buckets = new Map<string, number>() // bucket → theoretical arrival time of the next token
   readonly #sweeper = setInterval(() => this.sweep(), 60_000).unref()
 
   async badCredential (cred: string): Promise<number | undefined> {
@@ -86,6 +87,16 @@ export class MemoryProtectionState implements ProtectionState {
   async markStale (account: string, deviceId: string): Promise<void> { if (!this.#stale.has(`${account}\u0000${deviceId}`)) this.#stale.set(`${account}\u0000${deviceId}`, Date.now()) }
   async isStale (account: string, deviceId: string): Promise<boolean> { return this.#stale.has(`${account}\u0000${deviceId}`) }
   async clearStale (account: string, deviceId: string): Promise<void> { this.#stale.delete(`${account}\u0000${deviceId}`) }
+
+  async take (bucket: string, intervalMs: number, burst: number): Promise<number> {
+    const now = Date.now()
+    const next = Math.max(this.#buckets.get(bucket) ?? now, now) + intervalMs
+    if (next - now > intervalMs * burst) return next - now - intervalMs * burst
+    this.#buckets.delete(bucket) // re-inserted last: the oldest buckets are the first dropped when capped
+    this.#buckets.set(bucket, next)
+    while (this.#buckets.size > MAX_ENTRIES) this.#buckets.delete(this.#buckets.keys().next().value as string)
+    return 0
+  }
 
   async snapshot (): Promise<ProtectionSnapshot> {
     const now = Date.now()

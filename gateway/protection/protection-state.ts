@@ -51,6 +51,12 @@ export interface ProtectionState {
   isStale: (account: string, deviceId: string) => Promise<boolean>
   clearStale: (account: string, deviceId: string) => Promise<void>
 
+  /**
+   * Takes a token from a bucket (GCRA: one token every `intervalMs`, `burst` at most), atomically;
+   * returns 0 when allowed, else how many ms until a token is there.
+   */
+  take: (bucket: string, intervalMs: number, burst: number) => Promise<number>
+
   snapshot: () => Promise<ProtectionSnapshot>
   /** Clears the account's locks, counters, refused credentials and stale devices; false when there was nothing. */
   unlockUser: (account: string) => Promise<boolean>

@@ -19,6 +19,7 @@ import { GOOD_CREDENTIALS_KEPT, remember, REMEMBER_SECONDS, type Familiarity, ty
  * | `prot:lock:{kind}:{id}` | string (PX) | a lock or ban, until when; `prot:locks:{kind}:{id}` counts repeats |
  * | `prot:pw-blocked:{pw}` | string (TTL) | a sprayed password |
  * | `prot:stale:{account}` | hash | stale devices, since when |
+ * | `prot:rate:{kind}:{id}` | string (PX) | a rate limit's token bucket (the time its next token is due) |
  * | `prot:index:locks`, `prot:index:passwords`, `prot:index:stale` | sorted sets | for the admin list |
  *
  * Window counters are one MULTI each (add, trim, count, expire): two gateways counting at once see
@@ -123,6 +124,10 @@ export class RedisProtectionState implements ProtectionState {
     await this.#client().multi().hdel(this.#key(`prot:stale:${account}`), deviceId).zrem(this.#key('prot:index:stale'), `${account}\u0000${deviceId}`).exec()
   }
 
+  async take (bucket: string, intervalMs: number, burst: number): Promise<number> {
+    return Number(await this.#client().eval(GCRA, 1, this.#key(`prot:rate:${bucket}`), Date.now(), intervalMs, burst))
+  }
+
   async snapshot (): Promise<ProtectionSnapshot> {
     const now = Date.now()
     const redis = this.#client()
@@ -205,6 +210,19 @@ export class RedisProtectionState implements ProtectionState {
     return until
   }
 }
+
+/** GCRA in one step on the server, so gateways sharing a bucket never both take its last token. */
+const GCRA = `
+local now = tonumber(ARGV[1])
+local interval = tonumber(ARGV[2])
+local burst = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local nextTat = tat + interval
+local wait = nextTat - now - interval * burst
+if wait > 0 then return math.ceil(wait) end
+redis.call('SET', KEYS[1], nextTat, 'PX', math.ceil(nextTat - now))
+return 0`
 
 function pairs (flat: string[]): Array<[string, number]> {
   const result: Array<[string, number]> = []

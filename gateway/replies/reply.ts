@@ -7,6 +7,8 @@ import type { ErrorCode } from '../errors/catalogue.js'
  */
 export interface Reply {
   readonly code: ErrorCode
+  /** Another status than the catalogue's (ActiveSync is throttled with 503 + X-MS-ASThrottle, not 429). */
+  readonly status?: number
   readonly message?: string
   readonly headers?: Readonly<Record<string, string>>
   readonly note?: string
@@ -15,8 +17,8 @@ export interface Reply {
    * a Status gets its own WBXML answer with Status 129 instead of a 403.
    */
   readonly activesync?: { readonly command: string | undefined, readonly version: string | undefined }
-  /** An upstream's own answer replayed exactly (a credential refused locally gets Exchange's 401). */
-  readonly replay?: { readonly status: number, readonly headers: readonly string[], readonly body: Buffer }
+  /** An exact answer: an upstream's own, replayed (a credential refused locally gets Exchange's 401), or a protocol body. */
+  readonly exact?: { readonly status: number, readonly headers: readonly string[], readonly body: Buffer }
 }
 
 export function reply (code: ErrorCode, message?: string, extra: Omit<Reply, 'code' | 'message'> = {}): Reply {

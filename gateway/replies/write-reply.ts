@@ -30,9 +30,9 @@ export function writeReply (target: ReplyTarget, reply: Reply): void {
     res.destroy()
     return
   }
-  if (reply.replay) {
-    res.writeHead(reply.replay.status, [...reply.replay.headers, 'content-length', String(reply.replay.body.length)])
-    res.end(reply.replay.body)
+  if (reply.exact) {
+    res.writeHead(reply.exact.status, [...reply.exact.headers, 'content-length', String(reply.exact.body.length)])
+    res.end(reply.exact.body)
     return
   }
   const special = protocolForm(target, reply)
@@ -48,7 +48,7 @@ export function writeReply (target: ReplyTarget, reply: Reply): void {
 
 /** Status, content type and body of a reply in the service's form (also used by ENS's fastify routes). */
 export function replyBody (service: RoutedService | undefined, reply: Reply): { status: number, type: string, body: string } {
-  const status = statusOf(reply.code)
+  const status = reply.status ?? statusOf(reply.code)
   const message = reply.message ?? CATALOGUE[reply.code].message
   if (service === 'ucwa') return { status, type: 'application/json', body: JSON.stringify({ code: UCWA_CODES[status] ?? 'ServiceFailure', message }) }
   if (service === 'ens') return { status, type: 'application/json; charset=utf-8', body: JSON.stringify({ error: message }) }
@@ -62,7 +62,7 @@ const UCWA_CODES: Record<number, string> = {
 /** ActiveSync answers that are HTTP 200 with a WBXML body: the protocol's own way to say it. */
 function protocolForm (target: ReplyTarget, reply: Reply): { body: Buffer, headers: Record<string, string> } | undefined {
   if (target.service !== 'activesync') return undefined
-  if (reply.code === 'GW_SHUTDOWN' && target.command === 'Ping') return { body: PING_STATUS_EXPIRED, headers: { 'content-type': WBXML } }
+  if ((reply.code === 'GW_SHUTDOWN' || reply.code === 'GW_PING_SUPERSEDED') && target.command === 'Ping') return { body: PING_STATUS_EXPIRED, headers: { 'content-type': WBXML } }
   if ((reply.code === 'GW_POLICY_BLOCKED' || reply.code === 'GW_POLICY_QUARANTINED') && reply.activesync &&
     supportsCommonStatus(reply.activesync.version) && target.req.method === 'POST') {
     // Design.md "Answers to a blocked client": the device shows "blocked" and stops retrying.

@@ -6,6 +6,7 @@ import type { Logger } from '../observability/log.js'
 import { statusClass, type Metrics } from '../observability/metrics.js'
 import { RequestLog } from '../observability/request-line.js'
 import { createRequestState, type RequestState } from '../pipeline/request-state.js'
+import { HeldPings } from '../pipeline/held-pings.js'
 import type { Protection } from '../pipeline/protect.js'
 import type { PipelineEnv } from '../pipeline/stage.js'
 import { runStages } from '../pipeline/stages.js'
@@ -46,6 +47,7 @@ export class RequestHandler {
   readonly #clients: ClientAddresses
   readonly #connections = new WeakMap<Socket, ClientConnection>()
   readonly #requestLog: RequestLog
+  readonly #heldPings: HeldPings | undefined
 
   constructor (deps: RequestHandlerDeps) {
     this.#deps = deps
@@ -54,6 +56,7 @@ export class RequestHandler {
     this.#forwardDeps = { metrics: deps.metrics, log: deps.log, headersTimeoutMs: timeouts.headersMs, bodyIdleTimeoutMs: timeouts.bodyIdleMs }
     this.#clients = new ClientAddresses(listen.trustedProxies)
     const origin = new URL(publicUrl).origin
+    this.#heldPings = deps.config.activesync.onePingPerDevice ? new HeldPings(deps.metrics) : undefined
     this.#env = {
       config: deps.config,
       pools: deps.pools,
@@ -61,6 +64,7 @@ export class RequestHandler {
       log: deps.log,
       gate: deps.gate,
       protection: deps.protection,
+      heldPings: this.#heldPings,
       ens: deps.ens !== undefined,
       connectionOf: req => this.#connectionOf(req.socket),
       proto: listen.tls ? 'https' : 'http',
@@ -104,7 +108,7 @@ export class RequestHandler {
   #deliver (state: RequestState): void {
     if (state.service === 'ens') return this.#deps.ens?.(state.req, state.res, state.clientIp)
     forward(state, state.pool as UpstreamPool, state.forward as ForwardRequest, this.#forwardDeps, () => {
-      if (!state.res.headersSent && !state.res.destroyed) writeReply(state, SHUTDOWN) // the loop was interrupted
+      if (!state.res.headersSent && !state.res.destroyed) writeReply(state, state.endReply ?? SHUTDOWN) // the loop was interrupted
     })
   }
 
@@ -137,6 +141,9 @@ export class RequestHandler {
     const durationMs = performance.now() - state.startedAt
     if (state.longPollMs !== undefined) {
       this.#deps.metrics.longPollsInFlight.dec({ service: label })
+      this.#heldPings?.release(state)
+      if (status === 0 || !res.writableFinished) this.#deps.metrics.longPollsEndedBy(label, 'client').inc()
+      else if (state.endReply === undefined && state.code === 'GW_SHUTDOWN') this.#deps.metrics.longPollsEndedBy(label, 'shutdown').inc()
     } else if (service) {
       this.#deps.metrics.requestDurationBy(service).observe(durationMs / 1000)
     }

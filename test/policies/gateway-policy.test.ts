@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
@@ -9,6 +8,7 @@ import { fakeSkypeFrontEnd } from '../../gateway/lab/fake-skype.js'
 import { SimServer } from '../../gateway/lab/sim-server.js'
 import { encodeWbxml } from '../../gateway/protocols/wbxml/codec.js'
 import { closeAfter, startTestGateway } from '../helpers/gateway.js'
+import { libwbxml } from '../helpers/libwbxml.js'
 import { send } from '../helpers/http.js'
 import { waitFor } from '../helpers/ports.js'
 import { startRedis } from '../helpers/redis.js'
@@ -54,13 +54,6 @@ async function setup (t: TestContext, policy = BASE_POLICY, store?: Record<strin
 
 const eas = (gw: string, cmd: string, device = 'DEV1', type = 'iPhone'): string => `${gw}/Microsoft-Server-ActiveSync?Cmd=${cmd}&User=alice&DeviceId=${device}&DeviceType=${type}`
 const outlookHeaders = (version = '14.1'): Record<string, string> => ({ authorization: BASIC, 'user-agent': OUTLOOK_UA, 'ms-asprotocolversion': version, 'content-type': 'application/vnd.ms-sync.wbxml' })
-
-function libwbxml (body: Buffer): string {
-  const file = join(dir, `r-${Math.random()}.wbxml`)
-  writeFileSync(file, body)
-  execFileSync('wbxml2xml', ['-l', 'ACTIVESYNC', '-o', file + '.xml', file], { stdio: 'ignore' })
-  return readFileSync(file + '.xml', 'utf8').replace(/\s+</g, '<')
-}
 
 test('a blocked 14.1 client gets its command\'s own WBXML answer with Status 129, decoded by libwbxml', async t => {
   const { gateway, exchange, logs } = await setup(t)

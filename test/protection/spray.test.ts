@@ -78,3 +78,22 @@ test('NTLM handshakes, Bearer tokens and challenges without credentials count no
   const metrics = (await send(`${gateway.adminUrl}/metrics`)).body.toString()
   assert.doesNotMatch(metrics, /portcullis_auth_failures_total\{/)
 })
+
+test('rate limits per device, account and address: ActiveSync is throttled with 503 + X-MS-ASThrottle, others with 429, both with Retry-After', { timeout: 60_000 }, async t => {
+  const exchange = await directoryExchange(t, { ...USERS })
+  const { gateway } = await protectedGateway(t, exchange, { rateLimits: { device: { perMinute: 6, burst: 3, services: ['activesync'] }, client: { perMinute: 60, burst: 8 } } })
+  const phone = { user: 'carol', password: 'Carol-Passw0rd', device: 'RATE1', client: '198.51.100.90' }
+  const statuses = []
+  for (let i = 0; i < 5; i++) statuses.push(await folderSync(gateway.url, phone))
+  assert.deepEqual(statuses.map(r => r.status), [200, 200, 200, 503, 503])
+  assert.equal(statuses[3]?.headers['x-ms-asthrottle'], 'CommandFrequency')
+  assert.ok(Number(statuses[3]?.headers['retry-after']) >= 1)
+  assert.equal((await folderSync(gateway.url, { ...phone, device: 'RATE2' })).status, 200, 'another device of the account has its own bucket')
+  const ews = []
+  for (let i = 0; i < 4; i++) ews.push(await send(`${gateway.url}/EWS/Exchange.asmx`, { method: 'POST', headers: { host: 'mobile.example.com', 'x-forwarded-for': '198.51.100.90', 'content-type': 'text/xml' }, body: '<x/>' }))
+  assert.equal(ews.at(-1)?.status, 429, 'the address used its 8 tokens')
+  assert.ok(Number(ews.at(-1)?.headers['retry-after']) >= 1)
+  assert.equal((await send(`${gateway.url}/EWS/Exchange.asmx`, { method: 'POST', headers: { host: 'mobile.example.com', 'x-forwarded-for': '198.51.100.91', 'content-type': 'text/xml' }, body: '<x/>' })).status, 401, 'other addresses are not limited')
+  const metrics = (await send(`${gateway.adminUrl}/metrics`)).body.toString()
+  assert.match(metrics, /portcullis_rate_limited_total\{service="activesync",kind="device"\} 2/)
+})
