@@ -20,7 +20,7 @@ const HELD = Number(process.env.BENCH_HELD ?? 5000)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 30_000)
 /** Ports asked of the OS at start (all held open at once, so they differ), never fixed ones: other work may share the machine. */
-const PORT = await freePorts(['origin', 'origin503', 'origin2', 'hold', 'holdControl', 'nginx', 'haproxy', 'fastify', 'portcullis', 'portcullisAdmin'] as const)
+const PORT = await freePorts(['origin', 'origin503', 'origin2', 'hold', 'holdControl', 'nginx', 'haproxy', 'fastify', 'portcullis', 'portcullisAdmin', 'redis'] as const)
 
 async function freePorts<K extends string> (names: readonly K[]): Promise<Record<K, number>> {
   const servers = names.map(() => createServer())
@@ -150,9 +150,9 @@ backend be
   }
 ]
 
-/** Portcullis as deployed: the shipped policy file, info logging (to /dev/null), metrics, health checks on. */
-async function startPortcullis (servers: number[]): Promise<ChildProcess> {
-  const conf = join(DIR, `portcullis-${servers.join('-')}.yaml`)
+/** Portcullis as deployed: the shipped policy file, info logging (to /dev/null), metrics, health checks on; `extra` config appended. */
+async function startPortcullis (servers: number[], extra = ''): Promise<ChildProcess> {
+  const conf = join(DIR, `portcullis-${servers.join('-')}-${extra.length}.yaml`)
   writeFileSync(conf, `listen: { host: 127.0.0.1, port: ${PORT.portcullis} }
 publicUrl: https://mobile.example.com
 admin: { host: 127.0.0.1, port: ${PORT.portcullisAdmin} }
@@ -163,8 +163,8 @@ upstreams:
 services: { activesync: { upstream: exchange } }
 policies: ${join(ROOT, 'policies/policies.yaml')}
 log: { level: info }
-`)
-  const child = launch(process.execPath, [join(ROOT, 'bin/portcullis.js'), 'start', '--config', conf], 1)
+${extra}`)
+  const child = launch(process.execPath, [join(ROOT, 'bin/portcullis.js'), 'start', '--config', conf], 1, { PORTCULLIS_BENCH_PROTECTION_KEY: Buffer.alloc(32, 9).toString('base64') })
   await waitForHttp(PORT.portcullis)
   return child
 }
@@ -306,11 +306,60 @@ async function throughputAndFailover (lines: string[]): Promise<void> {
   await stop(origin)
 }
 
+const PROTECTION = `protection:
+  keyEnv: PORTCULLIS_BENCH_PROTECTION_KEY
+  directory: { lockoutThreshold: 5, observationWindowMinutes: 30 }
+`
+
+/**
+ * Account protection's cost per request on the 1 KB POST (every request carries Basic credentials and
+ * succeeds, so each one is checked and learnt from): without it, with the memory store, with Redis.
+ * The three run one after another on the same port, alternating round by round.
+ */
+async function protectionCost (lines: string[]): Promise<void> {
+  const origin = await startOrigins()
+  const redis = launch('redis-server', ['--port', String(PORT.redis), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], 0)
+  await new Promise(resolve => setTimeout(resolve, 500))
+  const configs = {
+    'without protection': '',
+    'protection, memory store': PROTECTION,
+    'protection, Redis store': `store: { type: redis, redis: { url: "redis://127.0.0.1:${PORT.redis}", keyPrefix: "bench:" } }\n${PROTECTION}`
+  }
+  const results = new Map<string, WrkResult[]>(Object.keys(configs).map(name => [name, []]))
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, extra] of Object.entries(configs)) {
+      const child = await startPortcullis([PORT.origin], extra)
+      wrk(PORT.portcullis, 1024, '3s')
+      results.get(name)!.push(wrk(PORT.portcullis, 1024, DURATION))
+      await stop(child)
+    }
+  }
+  const median = (list: WrkResult[]): WrkResult => list.sort((a, b) => a.rps - b.rps)[Math.floor(list.length / 2)] as WrkResult
+  const base = median(results.get('without protection')!)
+  lines.push('### Account protection\'s cost (1 KB POST, Basic credentials, every request checked and learnt from)', '', '| Portcullis | req/s | p50 | p99 | errors | × without | µs per request added |', '|---|---:|---:|---:|---:|---:|---:|')
+  for (const [name, list] of results) {
+    const m = median(list)
+    const added = name === 'without protection' ? '' : ((1e6 / m.rps) - (1e6 / base.rps)).toFixed(0)
+    lines.push(`| ${name} | ${Math.round(m.rps)} | ${m.p50} | ${m.p99} | ${m.errors} | ${(m.rps / base.rps).toFixed(2)} | ${added} |`)
+  }
+  lines.push('')
+  await stop(redis)
+  await stop(origin)
+}
+
 async function main (): Promise<void> {
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true })
   const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s+:\s+(.*)/)?.[1] ?? 'unknown CPU'
   const lines: string[] = [`## Benchmark run ${new Date().toISOString()}`, '', `Node ${process.version}, ${cpu}, peers on CPU 1, wrk and origins on CPU 0; wrk -t1 -c50, 3 s warm-up, median of ${ROUNDS} runs of ${DURATION}.`, '']
-  if (process.env.BENCH_ONLY !== 'held') await throughputAndFailover(lines)
+  if (process.env.BENCH_ONLY === 'protection') {
+    await protectionCost(lines)
+    process.stdout.write(lines.join('\n') + '\n')
+    return
+  }
+  if (process.env.BENCH_ONLY !== 'held') {
+    await throughputAndFailover(lines)
+    await protectionCost(lines)
+  }
 
   lines.push(`### ${HELD} held Pings`, '', '| peer | held reached | RSS per held request | ordinary request while held |', '|---|---:|---:|---:|')
   for (const peer of peers.filter(p => new RegExp(process.env.BENCH_PEER ?? '').test(p.name))) {

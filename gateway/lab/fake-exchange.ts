@@ -23,7 +23,7 @@ export interface FakeExchangeOptions {
 }
 
 /** What a simulated domain controller saw of one account. */
-export interface DirectoryAccount { badPwdCount: number, lastBadAt: number, lockedUntil: number, lockouts: number, failures: number }
+export interface DirectoryAccount { badPwdCount: number, maxBadPwdCount: number, lastBadAt: number, lockedUntil: number, lockouts: number, failures: number }
 
 /**
  * A simulated Exchange front end: ActiveSync (OPTIONS with the MS-AS headers, WBXML FolderSync, held
@@ -135,7 +135,7 @@ function credentialsAccepted (authorization: string, users: Record<string, strin
   const expected = users[user] ?? users[name]
   const right = colon !== -1 && expected !== undefined && expected === decoded.slice(colon + 1)
   let account = directory.accounts.get(name)
-  if (!account) directory.accounts.set(name, account = { badPwdCount: 0, lastBadAt: 0, lockedUntil: 0, lockouts: 0, failures: 0 })
+  if (!account) directory.accounts.set(name, account = { badPwdCount: 0, maxBadPwdCount: 0, lastBadAt: 0, lockedUntil: 0, lockouts: 0, failures: 0 })
   const now = Date.now()
   if (now < account.lockedUntil) return false
   if (right) {
@@ -145,6 +145,7 @@ function credentialsAccepted (authorization: string, users: Record<string, strin
   account.failures++
   if (now - account.lastBadAt > directory.observationWindowMs) account.badPwdCount = 0
   account.badPwdCount++
+  account.maxBadPwdCount = Math.max(account.maxBadPwdCount, account.badPwdCount)
   account.lastBadAt = now
   if (account.badPwdCount >= directory.lockoutThreshold) {
     account.lockedUntil = now + directory.lockoutMs

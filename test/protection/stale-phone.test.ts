@@ -41,7 +41,7 @@ test('a refused credential is let through once per retry interval: a right passw
   const exchange = await directoryExchange(t, users)
   const { gateway } = await protectedGateway(t, exchange, { badCredentials: { retryMinutes: 0.02 } })
   const phone = { user: 'bob', password: 'Right-Passw0rd', device: 'BOBPHONE', client: '198.51.100.8' }
-  exchange.directory.set('bob', { badPwdCount: 5, lastBadAt: Date.now(), lockedUntil: Date.now() + 60_000, lockouts: 1, failures: 5 }) // locked by someone else
+  exchange.directory.set('bob', { badPwdCount: 5, maxBadPwdCount: 5, lastBadAt: Date.now(), lockedUntil: Date.now() + 60_000, lockouts: 1, failures: 5 }) // locked by someone else
   assert.equal((await folderSync(gateway.url, phone)).status, 401, 'refused by the locked directory')
   assert.equal((await folderSync(gateway.url, phone)).status, 401, 'now answered by the gateway')
   exchange.directory.get('bob')!.lockedUntil = 0 // an admin unlocks the account in AD
