@@ -1,4 +1,6 @@
 import type { ErrorCode } from '../errors/catalogue.js'
+import type { Verdict } from '../policy/gate.js'
+import type { Identified } from '../protocols/identify.js'
 import { reply, type Reply } from '../replies/reply.js'
 import type { PipelineEnv } from './stage.js'
 import type { RequestState } from './request-state.js'
@@ -11,11 +13,15 @@ const STORE_UNAVAILABLE = reply('GW_STORE_UNAVAILABLE', undefined, { headers: { 
  * Stage `admit`: the policy's verdict (PolicyGate decides; this stage only turns a refusal into the
  * reply). ENS's device API has no device records: the rules alone decide there.
  */
-export async function admit (state: RequestState, env: PipelineEnv): Promise<Reply | undefined> {
+export function admit (state: RequestState, env: PipelineEnv): Promise<Reply | undefined> | Reply | undefined {
   const who = state.identified
   const gate = env.gate
   if (!gate || !who) return undefined
-  const verdict = state.service === 'ens' ? gate.decide(who.identity) : await gate.admit(state, who)
+  if (state.service === 'ens') return replyTo(gate.decide(who.identity), state, env, who)
+  return gate.admit(state, who).then(verdict => replyTo(verdict, state, env, who))
+}
+
+function replyTo (verdict: Verdict, state: RequestState, env: PipelineEnv, who: Identified): Reply | undefined {
   if (verdict.action === 'allow') return undefined
   if (verdict.action === 'unavailable') return STORE_UNAVAILABLE
   const { identity } = who

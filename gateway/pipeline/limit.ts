@@ -1,9 +1,10 @@
 import { accountName } from '../../policies/identity.js'
-import type { RateLimitConfig } from '../config/schema.js'
+import type { RateLimitConfig, ServiceName } from '../config/schema.js'
 import { networkOf } from '../net/networks.js'
 import { StoreUnavailableError } from '../store/store-unavailable.js'
 import { reply, type Reply } from '../replies/reply.js'
 import type { RequestState } from './request-state.js'
+import type { Protection } from './protect.js'
 import type { PipelineEnv } from './stage.js'
 
 /**
@@ -13,11 +14,14 @@ import type { PipelineEnv } from './stage.js'
  * Retry-After (the device backs off, as from Exchange), the others 429 with Retry-After. A store outage
  * lets requests through: a rate limit is no reason to refuse service.
  */
-export async function limit (state: RequestState, env: PipelineEnv): Promise<Reply | undefined> {
+export function limit (state: RequestState, env: PipelineEnv): Promise<Reply | undefined> | undefined {
   const limits = env.config.protection?.rateLimits
-  const protection = env.protection
   const service = state.service
-  if (!limits || !protection || service === undefined || service === 'ens' || (!limits.device && !limits.user && !limits.client)) return undefined
+  if (!limits || !env.protection || service === undefined || service === 'ens' || (!limits.device && !limits.user && !limits.client)) return undefined // no promise when there is nothing to do
+  return limited(state, env, service, limits, env.protection)
+}
+
+async function limited (state: RequestState, env: PipelineEnv, service: ServiceName, limits: NonNullable<NonNullable<PipelineEnv['config']['protection']>['rateLimits']>, protection: Protection): Promise<Reply | undefined> {
   const identity = state.identified?.identity
   const account = identity?.user ? accountName(identity.user).toLowerCase() : undefined
   const buckets: Array<[string, RateLimitConfig | undefined]> = [

@@ -24,25 +24,29 @@ const STORE_DOWN = reply('GW_STORE_UNAVAILABLE', undefined, { headers: { 'retry-
  * observer for Exchange's answer. Bearer tokens, requests without credentials and NTLM's first
  * messages count nothing. ENS's device API is not a sign-in.
  */
-export async function protect (state: RequestState, env: PipelineEnv): Promise<Reply | undefined> {
+export function protect (state: RequestState, env: PipelineEnv): Promise<Reply | undefined> | undefined {
   const protection = env.protection
   const who = state.identified
-  if (!protection || !who || state.service === 'ens' || state.service === undefined) return undefined
+  if (!protection || !who || state.service === 'ens' || state.service === undefined) return undefined // no promise when there is nothing to do
   const { authorization } = who
   const counted = (authorization.scheme === 'basic' || (authorization.ntlmMessage === 3 && (authorization.scheme === 'ntlm' || authorization.scheme === 'negotiate'))) && authorization.user
   if (!counted) return undefined
+  return guarded(state, state.service, protection, who)
+}
+
+async function guarded (state: RequestState, service: string, protection: Protection, who: NonNullable<RequestState['identified']>): Promise<Reply | undefined> {
+  const { authorization } = who
   const account = accountName(authorization.user as string).toLowerCase()
   const password = authorization.scheme === 'basic' ? basicPassword(state.req.headers.authorization) : undefined
   const attempt: CredentialAttempt = {
-    service: state.service,
+    service,
     account,
     deviceId: who.identity.deviceId?.toLowerCase(),
     client: state.clientIp,
     prints: password === undefined ? undefined : protection.fingerprints.of(account, password)
   }
   const refusal = await protection.guard.check(attempt)
-  if (refusal) return refusalReply(refusal, protection, state.service)
-  const service = state.service
+  if (refusal) return refusalReply(refusal, protection, service)
   state.onAuthAnswer = (status, rawHeaders, body) => {
     if (status === 401) protection.challenges.learn(service, rawHeaders, body)
     return protection.guard.answered(attempt, status)

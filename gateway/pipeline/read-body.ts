@@ -15,16 +15,18 @@ const TOO_LARGE = reply('GW_PROTOCOL_BODY_TOO_LARGE', `Request body larger than 
  * Stage `read body`: bodies a rule reads are read whole (the gateway decides on exactly the bytes it
  * forwards); others are buffered up to the replay limit or streamed. ENS reads its own bodies.
  */
-export async function readBody (state: RequestState, env: PipelineEnv): Promise<Reply | undefined> {
+export function readBody (state: RequestState, env: PipelineEnv): Promise<Reply | undefined> | undefined {
   if (state.service === 'ens') return undefined
   const { req } = state
   const pool = state.pool as UpstreamPool
-  const body = env.gate && inspectsBody(state, env.gate)
-    ? await readWholeBody(req, INSPECTED_BODY_BYTES)
-    : await readRequestBody(req, pool.config.retry.bufferBodyBytes)
-  if (body === 'too-large') return TOO_LARGE
-  state.body = body
-  return undefined
+  const reading = env.gate && inspectsBody(state, env.gate)
+    ? readWholeBody(req, INSPECTED_BODY_BYTES)
+    : readRequestBody(req, pool.config.retry.bufferBodyBytes)
+  return reading.then(body => {
+    if (body === 'too-large') return TOO_LARGE
+    state.body = body
+    return undefined
+  })
 }
 
 /** Bodies a rule reads: DeviceInformation of Settings and Provision, the EWS operation when a rule reads `command`. */
