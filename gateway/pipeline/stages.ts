@@ -29,13 +29,30 @@ export const STAGES: readonly Stage[] = [
   prepare //         exactly what goes upstream
 ]
 
-/** Runs the stages in order until one replies; undefined when the request is to be delivered. */
-export async function runStages (state: RequestState, env: PipelineEnv): Promise<Reply | undefined> {
-  for (const stage of STAGES) {
-    let result = stage(state, env)
-    if (result instanceof Promise) result = await result
-    if (result !== undefined) return result
+/**
+ * Runs the stages in order until one replies, then calls `done` with that reply, or with undefined when
+ * the request is to be delivered. Driven by callbacks, not an async function: a stage with nothing to do
+ * costs a function call, and one that waits costs its own promise and nothing more.
+ */
+export function runStages (state: RequestState, env: PipelineEnv, done: (reply: Reply | undefined) => void, fail: (err: unknown) => void): void {
+  runFrom(0, state, env, done, fail)
+}
+
+function runFrom (first: number, state: RequestState, env: PipelineEnv, done: (reply: Reply | undefined) => void, fail: (err: unknown) => void): void {
+  for (let i = first; i < STAGES.length; i++) {
+    let result
+    try {
+      result = (STAGES[i] as Stage)(state, env)
+    } catch (err) {
+      return fail(err)
+    }
+    if (result === undefined) continue
+    if (result instanceof Promise) {
+      result.then(reply => reply === undefined ? runFrom(i + 1, state, env, done, fail) : done(reply), fail)
+      return
+    }
+    return done(result)
   }
   state.identified = undefined // a held long-poll keeps the state for an hour, not the stages' working data
-  return undefined
+  done(undefined)
 }

@@ -100,9 +100,14 @@ export class RequestHandler {
     const state = createRequestState(req, res, this.#clients.clientOf(req.socket.remoteAddress ?? '', req.headers['x-forwarded-for']))
     this.inFlight.add(state)
     res.on('close', () => { this.#done(state); connection.finished() }) // 'close' comes once; once() would add a wrapper per request
-    runStages(state, this.#env).then(
-      answer => answer ? writeReply(state, answer) : this.#deliver(state),
-      err => this.#failed(state, err))
+    runStages(state, this.#env, answer => {
+      try {
+        if (answer) writeReply(state, answer)
+        else this.#deliver(state)
+      } catch (err) {
+        this.#failed(state, err) // a bug after the stages must not become an unhandled rejection
+      }
+    }, err => this.#failed(state, err))
   }
 
   #deliver (state: RequestState): void {
