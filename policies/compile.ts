@@ -40,7 +40,7 @@ export class CompiledPolicy {
     this.defaultAction = defaultAction
     this.rules = rules.map(rule => ({ rule, matches: compileMatch(rule.match) }))
     // Decisions are shared objects, built once: deciding allocates nothing.
-    this.#decisions = new Map(rules.map(r => [r.name, { action: r.action, rule: r.name, reason: r.reason }]))
+    this.#decisions = new Map(rules.filter(r => r.action !== 'flag').map(r => [r.name, { action: r.action as Action, rule: r.name, reason: r.reason }]))
     this.#decisions.set('default', { action: defaultAction, rule: 'default' })
     this.#keyOf = cacheKeyFor(rules)
     this.#index = new RuleIndex(rules.map(r => r.match))
@@ -72,20 +72,27 @@ export class CompiledPolicy {
   /** The decision without the cache: the index narrows the rules, the first that matches decides. */
   evaluate (id: ClientIdentity): Decision {
     const prepared = prepare(id, this.#fields)
-    for (const i of this.#index.candidates(id, prepared.lower)) {
-      const { rule, matches } = this.rules[i] as { rule: Rule, matches: Matcher }
-      if (matches(prepared)) return this.#decisions.get(rule.name) as Decision
-    }
-    return this.#decisions.get('default') as Decision
+    return this.#first(this.#index.candidates(id, prepared.lower), prepared)
   }
 
   /** The reference decision: every rule walked in order (tests check the index against it). */
   evaluateLinear (id: ClientIdentity): Decision {
-    const prepared = prepare(id, this.#fields)
-    for (const { rule, matches } of this.rules) {
-      if (matches(prepared)) return this.#decisions.get(rule.name) as Decision
+    return this.#first(this.rules.keys(), prepare(id, this.#fields))
+  }
+
+  /** The first matching rule that is not a flag decides; the flags matched before it ride along. */
+  #first (candidates: Iterable<number>, prepared: Prepared): Decision {
+    let flags: string[] | undefined
+    for (const i of candidates) {
+      const { rule, matches } = this.rules[i] as { rule: Rule, matches: Matcher }
+      if (!matches(prepared)) continue
+      if (rule.action === 'flag') {
+        (flags ??= []).push(rule.name)
+        continue
+      }
+      return withFlags(this.#decisions.get(rule.name) as Decision, flags)
     }
-    return this.#decisions.get('default') as Decision
+    return withFlags(this.#decisions.get('default') as Decision, flags)
   }
 }
 
@@ -208,4 +215,9 @@ function compileUser (spec: string | string[]): Matcher {
     if (full?.(p.id.user, p.lower.user)) return true
     return account !== undefined && account(p.account, p.accountLower)
   }
+}
+
+/** A decision is a shared object; one with flags is a copy (only flagged clients allocate). */
+function withFlags (decision: Decision, flags: string[] | undefined): Decision {
+  return flags ? { ...decision, flags } : decision
 }

@@ -30,6 +30,8 @@ export interface Decision {
   /** The rule that decided, or "default". */
   rule: string
   reason?: string | undefined
+  /** The `flag` rules that matched on the way (allowed, logged and counted). */
+  flags?: readonly string[] | undefined
 }
 
 /** The account name of `DOMAIN\user`, `user@domain` or `user`: one account, whatever the spelling. */

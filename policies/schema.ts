@@ -27,7 +27,8 @@ const match: z.ZodType<MatchSpec> = z.lazy(() => z.strictObject({ ...matchFields
 
 export const ruleSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'rule names are letters, digits, ".", "_" and "-" (they label metrics)'),
-  action: z.enum(['allow', 'block', 'quarantine']),
+  /** `flag`: allow, but log and count; later rules still decide (a flagged client can still be blocked). */
+  action: z.enum(['allow', 'block', 'quarantine', 'flag']),
   match,
   reason: z.string().optional()
 })

@@ -74,6 +74,7 @@ export class PolicyGate {
   decide (identity: ClientIdentity): Decision {
     const decision = this.#policies.current.decide(identity)
     this.#metrics.policyDecisionsBy(decision.rule, decision.action).inc()
+    if (decision.flags) this.#flagged(decision.flags, identity)
     return decision
   }
 
@@ -96,6 +97,7 @@ export class PolicyGate {
     if (record?.state === 'blocked') decision = ADMIN_BLOCKED
     else if (record?.state === 'approved' && decision.action === 'quarantine') decision = { ...decision, action: 'allow' }
     this.#metrics.policyDecisionsBy(decision.rule, decision.action).inc()
+    if (decision.flags) this.#flagged(decision.flags, identity)
     if (decision.action === 'allow') {
       // A held long-poll of a known device keeps no observer (it would hold the identity for an hour);
       // the device's other requests keep its record fresh.
@@ -160,6 +162,12 @@ export class PolicyGate {
     if (await this.#inventory.put(record) || this.#fullWarned) return
     this.#fullWarned = true
     this.#log.warn({ maxDevices: 'inventory.maxDevices' }, 'device inventory full: new devices are not recorded (raise inventory.maxDevices or lower inventory.retentionDays)')
+  }
+
+  /** `flag` rules matched: allowed, but logged (without secrets) and counted per rule. */
+  #flagged (flags: readonly string[], identity: ClientIdentity): void {
+    for (const rule of flags) this.#metrics.policyDecisionsBy(rule, 'flag').inc()
+    this.#log.info({ rules: flags, protocol: identity.protocol, user: identity.user, deviceId: identity.deviceId, userAgent: identity.userAgent, method: identity.method, path: identity.path, client: identity.clientIp }, 'client flagged')
   }
 
   /** The policy's decision; with a second user agent (a UCWA body's), the stricter of both. */

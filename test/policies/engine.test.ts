@@ -101,9 +101,35 @@ test('the shipped policies load, block the Outlook cloud service and let every o
     { protocol: 'activesync', userAgent: 'Android-Mail/2023.10.15', deviceType: 'Android', authScheme: 'basic', headers: { 'ms-asprotocolversion': '14.1' } },
     { protocol: 'activesync', userAgent: 'Outlook-iOS/2.0', deviceType: 'Outlook', authScheme: 'bearer', headers: { 'ms-asprotocolversion': '16.1' } },
     { protocol: 'ews', userAgent: 'Mac OS X/14.1 (23B74); ExchangeWebServices/13.0 (293); Mail/16.0', authScheme: 'basic' },
-    { protocol: 'ucwa', userAgent: 'Skype for Business iOS', authScheme: 'bearer' }
+    { protocol: 'ucwa', userAgent: 'Skype for Business iOS', authScheme: 'bearer' },
+    { protocol: 'ucwa', userAgent: 'ACOMO Skype for Business/6.25 (iPhone)', method: 'POST', path: '/WebTicket/oauthtoken', authScheme: 'none' },
+    { protocol: 'autodiscover', userAgent: 'Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0)', method: 'POST', path: '/autodiscover/autodiscover.xml', authScheme: 'ntlm' },
+    { protocol: 'autodiscover', userAgent: 'Outlook-iOS/2.0', method: 'GET', path: '/autodiscover/autodiscover.json', authScheme: 'none' },
+    { protocol: 'activesync', userAgent: 'Apple-iPhone15C2/2101.132', deviceType: 'iPhone', method: 'OPTIONS', path: '/Microsoft-Server-ActiveSync', authScheme: 'basic' }
   ]
-  for (const client of ordinary) assert.equal(policy.decide(client).action, 'allow', client.userAgent)
+  for (const client of ordinary) {
+    const decision = policy.decide(client)
+    assert.equal(decision.action, 'allow', client.userAgent)
+    assert.equal(decision.flags, undefined, `${client.userAgent} is not flagged`)
+  }
+})
+
+test('the spray-tools pack flags the tools\' request shapes, and a flag never lets a blocked client through', () => {
+  const { policy } = loadPolicy(new URL('../../policies/policies.yaml', import.meta.url).pathname)
+  const tools: Array<[ClientIdentity, string]> = [
+    [{ protocol: 'autodiscover', userAgent: 'ruler', method: 'GET', path: '/autodiscover/autodiscover.xml', authScheme: 'ntlm' }, 'spray-autodiscover-get-with-credentials'],
+    [{ protocol: 'autodiscover', userAgent: 'python-requests/2.31.0', method: 'GET', path: '/autodiscover/autodiscover.xml', authScheme: 'basic' }, 'spray-autodiscover-get-with-credentials'],
+    [{ protocol: 'ews', userAgent: 'Mozilla/5.0 (Windows NT; Windows NT 10.0; en-US) WindowsPowerShell/5.1.19041.1', method: 'POST', path: '/EWS/Exchange.asmx', authScheme: 'basic' }, 'spray-tool-user-agents'],
+    [{ protocol: 'ucwa', userAgent: 'python-requests/2.31.0', method: 'POST', path: '/WebTicket/oauthtoken', authScheme: 'none' }, 'spray-webticket-password-grant']
+  ]
+  for (const [client, rule] of tools) {
+    const decision = policy.decide(client)
+    assert.equal(decision.action, 'allow', client.userAgent)
+    assert.ok(decision.flags?.includes(rule), `${client.userAgent}: ${JSON.stringify(decision.flags)}`)
+  }
+  const flaggedAndBlocked = policy.decide({ ...outlook, userAgent: 'Outlook-iOS-Android/1.0 python-requests/2.31.0' })
+  assert.equal(new CompiledPolicy([rule('f', 'flag', { userAgent: '*python*' }), rule('b', 'block', { userAgent: '*python*' })], 'allow').decide({ protocol: 'ews', userAgent: 'python-requests/2' }).action, 'block', 'a later block still decides')
+  assert.equal(flaggedAndBlocked.action, 'block')
 })
 
 test('the rule index never changes a decision: indexed and linear evaluation agree', () => {
