@@ -6,7 +6,7 @@ import type { Logger } from '../observability/log.js'
 import type { Metrics } from '../observability/metrics.js'
 import { StoreUnavailableError } from '../store/store-unavailable.js'
 import type { CredentialPrints } from './fingerprints.js'
-import type { Familiarity, ProtectionState } from './protection-state.js'
+import type { AttemptView, Familiarity, ProtectionState } from './protection-state.js'
 
 /** A request whose answer counts: it carried a password (Basic) or the last message of an NTLM handshake. */
 export interface CredentialAttempt {
@@ -17,6 +17,8 @@ export interface CredentialAttempt {
   client: string
   /** Basic only: NTLM proves nothing the gateway could fingerprint. */
   prints: CredentialPrints | undefined
+  /** What the check read (answered() learns from it without reading again). */
+  view?: AttemptView
 }
 
 export type RefusalReason = 'client_banned' | 'sprayed_password' | 'stale_device' | 'known_bad' | 'user_locked' | 'store_unavailable'
@@ -27,6 +29,8 @@ export interface Refusal { reason: RefusalReason }
 /** Credentials this process saw succeed, for when the store is down (bounded, recent). */
 const RECENT_SUCCESSES = 10_000
 const RECENT_SUCCESS_MS = 3_600_000
+/** What succeeded is written again at most this often (its 30-day memory is refreshed, not rewritten per request). */
+const RELEARN_MS = 86_400_000
 
 /**
  * Keeps every account below the directory's lockout threshold (README, "Account protection"). Before a
@@ -76,21 +80,21 @@ export class AccountGuard {
   }
 
   async #check (attempt: CredentialAttempt): Promise<Refusal | undefined> {
-    const state = this.#state
-    const client = this.#clientNetwork(attempt.client)
-    if (!this.#isExempt(attempt.client) && await state.clientBannedUntil(client) !== undefined) return { reason: 'client_banned' }
     const { prints } = attempt
+    // One read for every check (one round trip on Redis); the answer's observer reuses it.
+    const view = await this.#state.view({ account: attempt.account, client: this.#clientNetwork(attempt.client), cred: prints?.cred, pw: prints?.pw, deviceId: attempt.deviceId })
+    attempt.view = view
+    if (view.clientBannedUntil !== undefined && !this.#isExempt(attempt.client)) return { reason: 'client_banned' }
     if (prints) {
-      if (await state.passwordBlockedUntil(prints.pw) !== undefined) return { reason: 'sprayed_password' }
-      if (await state.badCredential(prints.cred) !== undefined) {
-        if (attempt.deviceId && await state.isStale(attempt.account, attempt.deviceId)) return { reason: 'stale_device' }
+      if (view.passwordBlockedUntil !== undefined) return { reason: 'sprayed_password' }
+      if (view.badSince !== undefined) {
+        if (attempt.deviceId && view.stale) return { reason: 'stale_device' }
         // Once per interval the refused credential may go: a right password refused while others had
         // the account locked must recover after the unlock.
-        if (!await state.claimRetry(prints.cred, this.#config.badCredentials.retryMinutes * 60)) return { reason: 'known_bad' }
+        if (!await this.#state.claimRetry(prints.cred, this.#config.badCredentials.retryMinutes * 60)) return { reason: 'known_bad' }
       }
     }
-    const traffic = await this.#familiarity(attempt)
-    if (await state.userLockedUntil(attempt.account, traffic) !== undefined) return { reason: 'user_locked' }
+    if (view.lockedUntil[this.#familiarity(view.familiar, attempt)] !== undefined) return { reason: 'user_locked' }
     return undefined
   }
 
@@ -109,12 +113,11 @@ export class AccountGuard {
   }
 
   async #succeeded (attempt: CredentialAttempt): Promise<void> {
-    const { prints, account, deviceId } = attempt
-    if (prints) {
-      this.#remember(prints.cred)
-      if (await this.#state.badCredential(prints.cred) !== undefined) await this.#state.forgetBadCredential(account, prints.cred)
-    }
-    if (deviceId && await this.#state.isStale(account, deviceId)) {
+    const { prints, account, deviceId, view } = attempt
+    if (prints) this.#remember(prints.cred)
+    if (view && this.#nothingToLearn(attempt, view)) return // the usual case: a known phone, no store write
+    if (prints && (view ? view.badSince !== undefined : await this.#state.badCredential(prints.cred) !== undefined)) await this.#state.forgetBadCredential(account, prints.cred)
+    if (deviceId && (view ? view.stale : await this.#state.isStale(account, deviceId))) {
       await this.#state.clearStale(account, deviceId)
       this.#log.info({ user: account, deviceId }, 'stale device has the new password')
     }
@@ -126,7 +129,7 @@ export class AccountGuard {
     const config = this.#config
     const { prints, account, deviceId } = attempt
     this.#metrics.authFailuresBy(attempt.service, prints ? 'password' : 'ntlm').inc()
-    const good = await state.goodCredentials(account)
+    const good = attempt.view?.good ?? await state.goodCredentials(account)
     if (prints) {
       await state.markBadCredential(account, prints.cred, config.badCredentials.ttlHours * 3600)
       await state.claimRetry(prints.cred, config.badCredentials.retryMinutes * 60) // its next try comes one interval from now
@@ -137,7 +140,7 @@ export class AccountGuard {
         this.#log.warn({ user: account, deviceId, service: attempt.service }, `protection: client=${attempt.client} user=${account} reason=stale_device`)
       }
     }
-    const traffic = await this.#familiarity(attempt)
+    const traffic = this.#familiarity(attempt.view?.familiar ?? await state.familiar(account), attempt)
     if (await state.addUserFailure(account, traffic, config.directory.observationWindowMinutes * 60) >= this.#limits[traffic]) {
       const until = await state.lockUser(account, traffic, config.users.lockMinutes * 60, config.users.maxLockMinutes * 60)
       this.#metrics.protectionLocksBy(`user_${traffic}`).inc()
@@ -159,9 +162,19 @@ export class AccountGuard {
     }
   }
 
+  /**
+   * A success that teaches nothing new: the credential is the latest that succeeded (recently), the
+   * device and network are familiar, nothing is refused, stale or being counted.
+   */
+  #nothingToLearn (attempt: CredentialAttempt, view: AttemptView): boolean {
+    const latest = view.good.at(-1)
+    if (attempt.prints && (latest?.cred !== attempt.prints.cred || Date.now() - latest.at > RELEARN_MS)) return false
+    return view.badSince === undefined && !view.stale && !view.failing && this.#familiarity(view.familiar, attempt) === 'familiar' &&
+      fresh(view.familiar.devices, attempt.deviceId, this.#config.users.familiarSize) && fresh(view.familiar.networks, this.#familiarNetwork(attempt.client), this.#config.users.familiarSize)
+  }
+
   /** Familiar: the device (where the protocol names one) and the client network both succeeded for this account. */
-  async #familiarity (attempt: CredentialAttempt): Promise<Familiarity> {
-    const known = await this.#state.familiar(attempt.account)
+  #familiarity (known: { devices: string[], networks: string[] }, attempt: CredentialAttempt): Familiarity {
     const network = known.networks.includes(this.#familiarNetwork(attempt.client))
     const device = attempt.deviceId === undefined || known.devices.includes(attempt.deviceId)
     return network && device && known.networks.length > 0 ? 'familiar' : 'unfamiliar'
@@ -207,4 +220,9 @@ export function limitsOf (config: ProtectionConfig): Record<Familiarity, number>
     unfamiliar: config.users.unfamiliarLimit ?? Math.max(1, Math.floor(threshold / 2)),
     familiar: config.users.familiarLimit ?? Math.max(1, threshold - 2)
   }
+}
+
+/** A remembered entry that need not be written again: the newest, or in a list not full enough to evict it. */
+function fresh (list: readonly string[], value: string | undefined, size: number): boolean {
+  return value === undefined || list.at(-1) === value || list.length < size
 }

@@ -1,4 +1,4 @@
-import { GOOD_CREDENTIALS_KEPT, remember, type Familiarity, type GoodCredential, type ProtectionSnapshot, type ProtectionState } from './protection-state.js'
+import { GOOD_CREDENTIALS_KEPT, remember, type AttemptKeys, type AttemptView, type Familiarity, type GoodCredential, type ProtectionSnapshot, type ProtectionState } from './protection-state.js'
 
 /** Protection's state in this process's memory (one gateway). Bounded: every map is capped and swept. */
 export class MemoryProtectionState implements ProtectionState {
@@ -12,6 +12,20 @@ export class MemoryProtectionState implements ProtectionState {
   readonly #stale = new Map<string, number>()
   readonly #buckets = new Map<string, number>() // bucket → theoretical arrival time of the next token
   readonly #sweeper = setInterval(() => this.sweep(), 60_000).unref()
+
+  async view (keys: AttemptKeys): Promise<AttemptView> {
+    const { account, client, cred, pw, deviceId } = keys
+    return {
+      clientBannedUntil: this.#lockedUntil(`client:${client}`),
+      passwordBlockedUntil: pw === undefined ? undefined : await this.passwordBlockedUntil(pw),
+      badSince: cred === undefined ? undefined : await this.badCredential(cred),
+      stale: deviceId !== undefined && this.#stale.has(`${account}\u0000${deviceId}`),
+      good: await this.goodCredentials(account),
+      familiar: await this.familiar(account),
+      lockedUntil: { familiar: this.#lockedUntil(`user:${account}:familiar`), unfamiliar: this.#lockedUntil(`user:${account}:unfamiliar`) },
+      failing: this.#windows.has(`user:${account}:familiar`) || this.#windows.has(`user:${account}:unfamiliar`)
+    }
+  }
 
   async badCredential (cred: string): Promise<number | undefined> {
     const entry = this.#bad.get(cred)

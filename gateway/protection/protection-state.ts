@@ -11,6 +11,23 @@ export interface ProtectionSnapshot {
   refusedPasswords: Array<{ fingerprint: string, until: string }>
 }
 
+/** Everything a check reads about one attempt, in one read (one round trip on Redis). */
+export interface AttemptView {
+  clientBannedUntil: number | undefined
+  passwordBlockedUntil: number | undefined
+  /** When the credential was refused, if it is known-bad. */
+  badSince: number | undefined
+  stale: boolean
+  good: GoodCredential[]
+  familiar: { devices: string[], networks: string[] }
+  lockedUntil: Record<Familiarity, number | undefined>
+  /** Whether failures are being counted for the account (a success must reset them). */
+  failing: boolean
+}
+
+/** What a view is read for: the account, the client network, and the attempt's fingerprints and device. */
+export interface AttemptKeys { account: string, client: string, cred: string | undefined, pw: string | undefined, deviceId: string | undefined }
+
 /**
  * Account protection's shared state, by what it means: refused credentials (by keyed fingerprint),
  * what succeeded for each account, failure counters in sliding windows, locks, bans and stale devices.
@@ -19,6 +36,8 @@ export interface ProtectionSnapshot {
  * Accounts are lower-case account names; clients are networks (gateway/net/networks.ts).
  */
 export interface ProtectionState {
+  /** One read of everything the checks need for an attempt. */
+  view: (keys: AttemptKeys) => Promise<AttemptView>
   /** A refused credential: when it was refused, or undefined. */
   badCredential: (cred: string) => Promise<number | undefined>
   markBadCredential: (account: string, cred: string, ttlSeconds: number) => Promise<void>

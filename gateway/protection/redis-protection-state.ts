@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { RedisConnection } from '../store/redis-connection.js'
-import { GOOD_CREDENTIALS_KEPT, remember, REMEMBER_SECONDS, type Familiarity, type GoodCredential, type ProtectionSnapshot, type ProtectionState } from './protection-state.js'
+import { GOOD_CREDENTIALS_KEPT, remember, REMEMBER_SECONDS, type AttemptKeys, type AttemptView, type Familiarity, type GoodCredential, type ProtectionSnapshot, type ProtectionState } from './protection-state.js'
 
 /**
  * Protection's state on Redis, shared by every gateway on it. Every key name is here, under the
@@ -30,6 +30,30 @@ export class RedisProtectionState implements ProtectionState {
 
   constructor (redis: RedisConnection) {
     this.#redis = redis
+  }
+
+  async view (keys: AttemptKeys): Promise<AttemptView> {
+    const { account, client, cred, pw, deviceId } = keys
+    const k = (name: string): string => this.#key(name)
+    const read = this.#client().multi()
+      .mget(k(`prot:lock:client:${client}`), pw === undefined ? k('prot:none') : k(`prot:pw-blocked:${pw}`), cred === undefined ? k('prot:none') : k(`prot:bad:${cred}`),
+        k(`prot:good:${account}`), k(`prot:familiar:${account}`), k(`prot:lock:user:${account}:familiar`), k(`prot:lock:user:${account}:unfamiliar`))
+      .hexists(k(`prot:stale:${account}`), deviceId ?? '')
+      .exists(k(`prot:fail:${account}:familiar`), k(`prot:fail:${account}:unfamiliar`))
+    const results = await read.exec()
+    const [ban, blocked, bad, good, familiar, lockFamiliar, lockUnfamiliar] = (results?.[0]?.[1] ?? []) as Array<string | null>
+    const now = Date.now()
+    const until = (value: string | null | undefined): number | undefined => { const n = Number(value); return value && n > now ? n : undefined }
+    return {
+      clientBannedUntil: until(ban),
+      passwordBlockedUntil: until(blocked),
+      badSince: bad ? (JSON.parse(bad) as { since: number }).since : undefined,
+      stale: deviceId !== undefined && results?.[1]?.[1] === 1,
+      good: good ? JSON.parse(good) as GoodCredential[] : [],
+      familiar: familiar ? JSON.parse(familiar) as { devices: string[], networks: string[] } : { devices: [], networks: [] },
+      lockedUntil: { familiar: until(lockFamiliar), unfamiliar: until(lockUnfamiliar) },
+      failing: Number(results?.[2]?.[1] ?? 0) > 0
+    }
   }
 
   async badCredential (cred: string): Promise<number | undefined> {
