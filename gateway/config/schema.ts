@@ -27,6 +27,8 @@ const listen = z.strictObject({
   tls: tlsListen.optional(),
   /** Peers (CIDRs) whose X-Forwarded-For is kept and appended to; everyone else's is replaced. */
   trustedProxies: z.array(cidr).default([]),
+  /** Connections from trustedProxies start with a PROXY protocol header (v1 or v2) naming the client. */
+  proxyProtocol: z.boolean().default(false),
   /** Largest request head (Node's maxHeaderSize); larger heads get 431. */
   maxHeaderBytes: z.number().int().min(1024).max(1048576).default(16384),
   /** Time to receive a whole request (slow mobile uploads need minutes). */

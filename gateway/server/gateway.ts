@@ -1,5 +1,5 @@
 import type { Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Server as NetServer } from 'node:net'
 import type { LoadedConfig } from '../config/load.js'
 import type { Logger } from '../observability/log.js'
 import { Metrics } from '../observability/metrics.js'
@@ -8,6 +8,7 @@ import { HealthChecker } from '../upstream/health-check.js'
 import { UpstreamPool } from '../upstream/pool.js'
 import { createAdminServer } from './admin-listener.js'
 import { createMainServer } from './main-listener.js'
+import { proxyProtocolListener } from './proxy-protocol-listener.js'
 import { RequestHandler } from './request-handler.js'
 import { PolicyGate } from '../policy/gate.js'
 import { PolicyHolder, type ReloadResult } from '../policy/policy-holder.js'
@@ -51,12 +52,15 @@ export async function startGateway (config: LoadedConfig, log: Logger): Promise<
   let ready = false
   const admin = createAdminServer({ metrics, log, pools, inventory: store.inventory, reloadPolicies, apiRoutes, token: config.admin.tokenEnv ? process.env[config.admin.tokenEnv] : undefined, ready: async () => ready && await store.ping().then(() => true, () => false) })
 
+  // With the PROXY protocol a TCP listener reads the header and hands the connection to the server.
+  const front = config.listen.proxyProtocol ? proxyProtocolListener(main, config.listen.trustedProxies, log) : main
   try {
-    await listen(main, config.listen.port, config.listen.host)
+    await listen(front, config.listen.port, config.listen.host)
     await admin.listen({ port: config.admin.port, host: config.admin.host })
   } catch (err) {
     // Nothing may keep the process alive after a failed start (a port in use, say).
     main.close()
+    if (front !== main) front.close()
     await admin.close().catch(() => {})
     await Promise.all([...pools.values()].map(pool => pool.destroy()))
     policies?.close()
@@ -68,12 +72,13 @@ export async function startGateway (config: LoadedConfig, log: Logger): Promise<
   for (const checker of checkers) checker.start()
   ready = true
   const scheme = config.listen.tls ? 'https' : 'http'
-  const url = `${scheme}://${hostFor((main.address() as AddressInfo))}`
+  const url = `${scheme}://${hostFor((front.address() as AddressInfo))}`
   const adminUrl = `http://${hostFor(admin.server.address() as AddressInfo)}`
   log.info({ url, adminUrl, upstreams: [...pools.keys()] }, 'gateway listening')
 
   let stopping: Promise<void> | undefined
   const stop = (): Promise<void> => {
+    if (front !== main) front.close()
     stopping ??= shutdown({ main, admin, handler, pools, checkers, log, graceMs: config.listen.shutdownGraceMs, setUnready: () => { ready = false } })
       .finally(async () => { policies?.close(); protection?.close(); await ens?.close(); await store.close() })
     return stopping
@@ -115,7 +120,7 @@ async function shutdown (p: ShutdownParts): Promise<void> {
   p.log.flush()
 }
 
-function listen (server: Server, port: number, host: string): Promise<void> {
+function listen (server: Server | NetServer, port: number, host: string): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject)
     server.listen(port, host, () => { server.off('error', reject); resolve() })

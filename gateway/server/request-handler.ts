@@ -16,6 +16,7 @@ import { reply } from '../replies/reply.js'
 import { writeReply } from '../replies/write-reply.js'
 import type { UpstreamPool } from '../upstream/pool.js'
 import { ClientConnection } from './client-connection.js'
+import { proxiedAddress } from './proxy-protocol-listener.js'
 
 export interface RequestHandlerDeps {
   config: LoadedConfig
@@ -97,7 +98,7 @@ export class RequestHandler {
 
   #start (req: IncomingMessage, res: ServerResponse, connection: ClientConnection): void {
     if (res.destroyed) return connection.finished() // the client left while this request waited its turn
-    const state = createRequestState(req, res, this.#clients.clientOf(req.socket.remoteAddress ?? '', req.headers['x-forwarded-for']))
+    const state = createRequestState(req, res, this.#clients.clientOf(peerOf(req.socket), req.headers['x-forwarded-for']))
     this.inFlight.add(state)
     res.on('close', () => { this.#done(state); connection.finished() }) // 'close' comes once; once() would add a wrapper per request
     runStages(state, this.#env, answer => {
@@ -132,7 +133,7 @@ export class RequestHandler {
   }
 
   #forwardedFor (req: IncomingMessage): string {
-    const peer = req.socket.remoteAddress ?? ''
+    const peer = peerOf(req.socket)
     const incoming = req.headers['x-forwarded-for']
     if (incoming && peer && this.#clients.isTrusted(peer)) return `${Array.isArray(incoming) ? incoming.join(', ') : incoming}, ${peer}`
     return peer
@@ -169,6 +170,15 @@ export class RequestHandler {
       note: state.note
     })
   }
+}
+
+/**
+ * The peer of a connection: the client a trusted proxy's PROXY header named (listen.proxyProtocol), else
+ * the socket's address. Behind TLS the header was read on the raw socket the TLS socket wraps.
+ */
+function peerOf (socket: Socket): string {
+  const raw = (socket as Socket & { _parent?: Socket | null })._parent ?? socket
+  return proxiedAddress(raw) ?? socket.remoteAddress ?? ''
 }
 
 /**
