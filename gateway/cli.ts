@@ -66,10 +66,15 @@ async function run (command: string | undefined, values: ReturnType<typeof parse
     case 'start':
       return start(configFile)
     case 'explain':
-      return withConfig(configFile, config => {
+      return await withConfig(configFile, async config => {
         const { text, code } = explain(config, values)
         ;(code === 0 ? process.stdout : process.stderr).write(text)
-        return code
+        if (code !== 0 || values.user === undefined || !config.protection) return code
+        // With --user and account protection: the account's state, from the shared store.
+        const { explainProtection } = await import('./protection/explain-protection.js')
+        const state = await explainProtection(config, values.user)
+        process.stdout.write(values.json ? JSON.stringify({ protection: state.json }) + '\n' : state.text)
+        return 0
       })
     case 'lab':
       // Loaded only for the lab: `portcullis start` never loads the simulators.
@@ -81,14 +86,16 @@ async function run (command: string | undefined, values: ReturnType<typeof parse
   }
 }
 
-function withConfig (file: string, run: (config: LoadedConfig) => number): number {
+async function withConfig (file: string, run: (config: LoadedConfig) => Promise<number>): Promise<number> {
+  let config: LoadedConfig
   try {
-    return run(loadConfig(file))
+    config = loadConfig(file)
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err
     process.stderr.write(err.message + '\n')
     return 1
   }
+  return await run(config)
 }
 
 function check (file: string): number {

@@ -41,7 +41,8 @@ export function explain (config: LoadedConfig, o: ExplainOptions): { text: strin
   }
   const { policy } = loadPolicy(config.policies)
   const decision = policy.decide(identity)
-  if (o.json) return { text: JSON.stringify({ action: decision.action, rule: decision.rule, reason: decision.reason ?? null, policy: config.policies }) + '\n', code: 0 }
+  if (o.json) return { text: JSON.stringify({ action: decision.action, rule: decision.rule, reason: decision.reason ?? null, flags: decision.flags ?? [], policy: config.policies }) + '\n', code: 0 }
   const because = decision.rule === 'default' ? 'no rule matched: the default applies' : `rule "${decision.rule}"${decision.reason ? `: ${decision.reason}` : ''}`
-  return { text: `${decision.action.toUpperCase()} by ${because}\n`, code: 0 }
+  const flagged = decision.flags ? ` (flagged by ${decision.flags.map(f => `"${f}"`).join(', ')})` : ''
+  return { text: `${decision.action.toUpperCase()} by ${because}${flagged}\n`, code: 0 }
 }

@@ -31,7 +31,7 @@ test('explain prints the decision and the rule, in text and JSON', () => {
   assert.equal(blocked.code, 0)
   assert.equal(blocked.stdout, 'BLOCK by rule "block-outlook-cloud-basic-auth": the Outlook cloud service stores mailbox passwords outside the company\n')
   const allowed = runCli(['explain', '--config', file, '--protocol', 'activesync', '--user-agent', 'Outlook-iOS-Android/1.0', '--auth', 'bearer', '--json'])
-  assert.deepEqual(JSON.parse(allowed.stdout), { action: 'allow', rule: 'default', reason: null, policy: shipped })
+  assert.deepEqual(JSON.parse(allowed.stdout), { action: 'allow', rule: 'default', reason: null, flags: [], policy: shipped })
   const legacy = runCli(['explain', '--config', file, '--protocol', 'ews', '--user-agent', 'curl/8.4', '--ip', '203.0.113.5', '--json'])
   assert.equal(JSON.parse(legacy.stdout).rule, 'block-scripting-clients')
   assert.equal(runCli(['explain', '--config', file, '--protocol', 'gopher']).code, 2)
@@ -64,4 +64,13 @@ test('SIGHUP reloads the policy of a running gateway', { timeout: 30_000 }, asyn
   await waitFor(async () => await curl() === 403 ? true : undefined, 5000, 'the reloaded policy')
   // The log is written asynchronously (pino): wait for the line rather than race it.
   await waitFor(async () => output().includes('"policy reloaded"') ? true : undefined, 5000, 'the reload log line')
+})
+
+test('explain shows the flag rules a client matched on its way to the decision', () => {
+  const file = config('explain-flag.yaml', shipped)
+  const ruler = runCli(['explain', '--config', file, '--protocol', 'autodiscover', '--user-agent', 'ruler', '--method', 'GET', '--path', '/autodiscover/autodiscover.xml', '--auth', 'ntlm'])
+  assert.equal(ruler.code, 0, ruler.stderr)
+  assert.match(ruler.stdout, /^ALLOW by no rule matched: the default applies \(flagged by "spray-autodiscover-get-with-credentials", "spray-tool-user-agents"\)/)
+  const json = JSON.parse(runCli(['explain', '--config', file, '--protocol', 'autodiscover', '--user-agent', 'ruler', '--method', 'GET', '--path', '/autodiscover/autodiscover.xml', '--auth', 'ntlm', '--json']).stdout)
+  assert.deepEqual(json.flags, ['spray-autodiscover-get-with-credentials', 'spray-tool-user-agents'])
 })

@@ -4,6 +4,10 @@ import { test } from 'node:test'
 import { waitFor } from '../helpers/ports.js'
 import { directoryExchange, failuresAt, folderSync, protectedGateway } from '../helpers/protection.js'
 import { startRedis } from '../helpers/redis.js'
+import { runCli } from '../helpers/cli.js'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 const USERS: Record<string, string> = { erin: 'Erin-Passw0rd-42' }
 for (let i = 0; i < 100; i++) USERS[`shared${i}`] = `Shared-${i}-secret`
@@ -70,4 +74,18 @@ test('Redis down: credentials this gateway saw succeed keep working, new ones ge
   assert.equal((await folderSync(gateway.url, known)).status, 200, 'a credential seen to succeed passes')
   assert.ok(!logs.lines.some(l => l.msg === 'request failed inside the gateway'))
   assert.equal(logs.lines.filter(l => l.msg === 'protection: store unavailable').length, 1)
+})
+
+test('portcullis explain --user shows an account\'s protection state from the shared store', { timeout: 60_000 }, async t => {
+  const redis = await startRedis(t)
+  const exchange = await directoryExchange(t, { ...USERS })
+  const store = { type: 'redis', redis: { url: redis.url, keyPrefix: 'pc:' } }
+  const { gateway } = await protectedGateway(t, exchange, {}, { store })
+  assert.equal((await folderSync(gateway.url, { user: 'erin', password: 'Erin-Passw0rd-42', device: 'ERINPHONE', client: '198.51.100.70' })).status, 200)
+  for (let i = 0; i < 4; i++) await folderSync(gateway.url, { user: 'erin', password: `guess-${i}`, device: `X${i}`, client: `10.9.${i}.1` })
+  const file = join(mkdtempSync(join(tmpdir(), 'portcullis-explain-')), 'config.yaml')
+  writeFileSync(file, `publicUrl: https://mobile.example.com\nupstreams: { exchange: { servers: ["${exchange.url}"] } }\nservices: { activesync: { upstream: exchange } }\npolicies: ${new URL('../../policies/policies.yaml', import.meta.url).pathname}\nstore: { type: redis, redis: { url: "${redis.url}", keyPrefix: "pc:" } }\nprotection:\n  keyEnv: PORTCULLIS_PROTECTION_KEY\n  directory: { lockoutThreshold: 5, observationWindowMinutes: 30 }\n`)
+  const out = runCli(['explain', '--config', file, '--protocol', 'activesync', '--user-agent', 'Apple-iPhone15C2/2104.154', '--user', 'CORP\\erin'])
+  assert.equal(out.code, 0, out.stderr)
+  assert.match(out.stdout, /protection for erin: unfamiliar traffic locked until \S+ \(limit 2 per window\), familiar traffic not locked \(limit 3\); 1 familiar device\(s\), 1 network\(s\), 1 credential\(s\) seen to succeed/)
 })
