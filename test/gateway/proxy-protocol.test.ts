@@ -1,11 +1,24 @@
 import assert from 'node:assert/strict'
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import { fakeExchange } from '../../gateway/lab/fake-exchange.js'
 import { parseProxyHeader } from '../../gateway/net/proxy-protocol.js'
 import { closeAfter, startTestGateway } from '../helpers/gateway.js'
 import { portOf, rawExchange } from '../helpers/http.js'
 
 const REQUEST = 'GET /EWS/Exchange.asmx HTTP/1.1\r\nHost: mobile.example.com\r\nConnection: close\r\n\r\n'
+
+/** A gateway publishing EWS with the PROXY protocol on, trusting `trustedProxies`. */
+async function proxiedGateway (t: TestContext, trustedProxies: string[]): Promise<Awaited<ReturnType<typeof startTestGateway>> & { exchange: ReturnType<typeof fakeExchange> }> {
+  const exchange = fakeExchange('exch')
+  await exchange.listen()
+  closeAfter(t, exchange)
+  const started = await startTestGateway(t, {
+    listen: { host: '127.0.0.1', port: 0, proxyProtocol: true, trustedProxies },
+    upstreams: { exchange: { servers: [exchange.url] } },
+    services: { ews: { upstream: 'exchange' } }
+  })
+  return { ...started, exchange }
+}
 
 function v2 (source: number[], command = 0x21): Buffer {
   const head = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, command, 0x11, 0x00, 0x0c])
@@ -26,14 +39,7 @@ test('the PROXY protocol parser takes v1 and v2 exactly, and refuses what is not
 })
 
 test('listen.proxyProtocol: a trusted proxy\'s header names the client (logs, policies, X-Forwarded-For upstream); nobody else can send one', { timeout: 30_000 }, async t => {
-  const exchange = fakeExchange('exch')
-  await exchange.listen()
-  closeAfter(t, exchange)
-  const { gateway, logs } = await startTestGateway(t, {
-    listen: { host: '127.0.0.1', port: 0, proxyProtocol: true, trustedProxies: ['127.0.0.1/32'] },
-    upstreams: { exchange: { servers: [exchange.url] } },
-    services: { ews: { upstream: 'exchange' } }
-  })
+  const { exchange, gateway, logs } = await proxiedGateway(t, ['127.0.0.1/32'])
   const port = portOf(gateway.url)
   const v1 = await rawExchange(port, 'PROXY TCP4 203.0.113.9 10.0.0.1 50000 443\r\n' + REQUEST)
   assert.match(v1, /^HTTP\/1\.1 401/)
@@ -49,14 +55,7 @@ test('listen.proxyProtocol: a trusted proxy\'s header names the client (logs, po
 })
 
 test('listen.proxyProtocol: a peer that is not a trusted proxy cannot choose its address with a header', { timeout: 30_000 }, async t => {
-  const exchange = fakeExchange('exch')
-  await exchange.listen()
-  closeAfter(t, exchange)
-  const { gateway, logs } = await startTestGateway(t, {
-    listen: { host: '127.0.0.1', port: 0, proxyProtocol: true, trustedProxies: ['192.0.2.0/24'] },
-    upstreams: { exchange: { servers: [exchange.url] } },
-    services: { ews: { upstream: 'exchange' } }
-  })
+  const { gateway, logs } = await proxiedGateway(t, ['192.0.2.0/24'])
   const answer = await rawExchange(portOf(gateway.url), 'PROXY TCP4 203.0.113.9 10.0.0.1 50000 443\r\n' + REQUEST)
   assert.match(answer, /^HTTP\/1\.1 400/)
   assert.match(await rawExchange(portOf(gateway.url), REQUEST), /^HTTP\/1\.1 401/, 'a plain request from it is served')
