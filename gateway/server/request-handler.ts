@@ -49,6 +49,7 @@ export class RequestHandler {
   readonly #connections = new WeakMap<Socket, ClientConnection>()
   readonly #requestLog: RequestLog
   readonly #heldPings: HeldPings | undefined
+  readonly #proxyProtocol: boolean
 
   constructor (deps: RequestHandlerDeps) {
     this.#deps = deps
@@ -58,6 +59,7 @@ export class RequestHandler {
     this.#clients = new ClientAddresses(listen.trustedProxies)
     const origin = new URL(publicUrl).origin
     this.#heldPings = deps.config.activesync.onePingPerDevice ? new HeldPings(deps.metrics) : undefined
+    this.#proxyProtocol = listen.proxyProtocol
     this.#env = {
       config: deps.config,
       pools: deps.pools,
@@ -98,7 +100,7 @@ export class RequestHandler {
 
   #start (req: IncomingMessage, res: ServerResponse, connection: ClientConnection): void {
     if (res.destroyed) return connection.finished() // the client left while this request waited its turn
-    const state = createRequestState(req, res, this.#clients.clientOf(peerOf(req.socket), req.headers['x-forwarded-for']))
+    const state = createRequestState(req, res, this.#clients.clientOf(this.#peerOf(req.socket), req.headers['x-forwarded-for']))
     this.inFlight.add(state)
     res.on('close', () => { this.#done(state); connection.finished() }) // 'close' comes once; once() would add a wrapper per request
     runStages(state, this.#env, answer => {
@@ -133,10 +135,15 @@ export class RequestHandler {
   }
 
   #forwardedFor (req: IncomingMessage): string {
-    const peer = peerOf(req.socket)
+    const peer = this.#peerOf(req.socket)
     const incoming = req.headers['x-forwarded-for']
     if (incoming && peer && this.#clients.isTrusted(peer)) return `${Array.isArray(incoming) ? incoming.join(', ') : incoming}, ${peer}`
     return peer
+  }
+
+  /** The peer of a connection: with listen.proxyProtocol, the client a trusted proxy's header named. */
+  #peerOf (socket: Socket): string {
+    return this.#proxyProtocol ? peerOf(socket) : socket.remoteAddress ?? ''
   }
 
   #done (state: RequestState): void {
