@@ -35,6 +35,7 @@ export class MemoryProtectionState implements ProtectionState {
   async markBadCredential (account: string, cred: string, ttlSeconds: number): Promise<void> {
     const now = Date.now()
     this.#bad.set(cred, { account, since: this.#bad.get(cred)?.since ?? now, until: now + ttlSeconds * 1000 })
+    this.#cap() // a spray from many addresses adds one per guess: bounded like every other map here
   }
 
   async claimRetry (cred: string, intervalSeconds: number): Promise<boolean> {
@@ -186,7 +187,7 @@ export class MemoryProtectionState implements ProtectionState {
 
   /** Bounded memory under a flood of distinct users or addresses: the oldest windows go first. */
   #cap (): void {
-    for (const map of [this.#windows, this.#good, this.#familiar] as Array<Map<string, unknown>>) {
+    for (const map of [this.#windows, this.#good, this.#familiar, this.#bad, this.#retries, this.#locks, this.#blockedPasswords, this.#stale] as Array<Map<string, unknown>>) {
       while (map.size > MAX_ENTRIES) map.delete(map.keys().next().value as string)
     }
   }
