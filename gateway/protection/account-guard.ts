@@ -1,6 +1,5 @@
-import { BlockList, isIP } from 'node:net'
 import type { ProtectionConfig } from '../config/schema.js'
-import { unmapped } from '../net/client-address.js'
+import { ClientAddresses } from '../net/client-address.js'
 import { networkOf } from '../net/networks.js'
 import type { Logger } from '../observability/log.js'
 import type { Metrics } from '../observability/metrics.js'
@@ -44,7 +43,8 @@ export class AccountGuard {
   readonly #config: ProtectionConfig
   readonly #metrics: Metrics
   readonly #log: Logger
-  readonly #exempt = new BlockList()
+  /** Networks never banned: the same CIDR matching as listen.trustedProxies. */
+  readonly #exempt: ClientAddresses
   readonly #limits: Record<Familiarity, number>
   readonly #recent = new Map<string, number>()
   #storeDownWarned = false
@@ -54,11 +54,7 @@ export class AccountGuard {
     this.#config = config
     this.#metrics = metrics
     this.#log = log
-    for (const cidr of config.exempt) {
-      const [address = '', bits] = cidr.split('/')
-      const type = isIP(address) === 4 ? 'ipv4' : 'ipv6'
-      this.#exempt.addSubnet(address, bits === undefined ? (type === 'ipv4' ? 32 : 128) : Number(bits), type)
-    }
+    this.#exempt = new ClientAddresses(config.exempt)
     this.#limits = limitsOf(config)
   }
 
@@ -207,9 +203,7 @@ export class AccountGuard {
   }
 
   #isExempt (address: string): boolean {
-    const plain = unmapped(address)
-    const family = isIP(plain)
-    return family !== 0 && this.#exempt.check(plain, family === 4 ? 'ipv4' : 'ipv6')
+    return this.#exempt.isTrusted(address)
   }
 }
 

@@ -100,3 +100,14 @@ test('rate limits per device, account and address: ActiveSync is throttled with 
   const metrics = (await send(`${gateway.adminUrl}/metrics`)).body.toString()
   assert.match(metrics, /portcullis_rate_limited_total\{service="activesync",kind="device"\} 2/)
 })
+
+test('an exempt network is never banned (its failures still count against each account)', { timeout: 60_000 }, async t => {
+  const exchange = await directoryExchange(t, { ...USERS })
+  const { gateway } = await protectedGateway(t, exchange, { exempt: ['203.0.113.0/24'] })
+  for (let i = 0; i < 30; i++) {
+    const res = await folderSync(gateway.url, { user: `user${i}`, password: `Exempt-${i}-guess`, device: `EX${i}`, client: '203.0.113.5' })
+    assert.equal(res.status, 401, 'refused by Exchange, never banned')
+  }
+  assert.equal((await protectionState(gateway.adminUrl)).bannedClients.length, 0)
+  assert.equal((await folderSync(gateway.url, { user: 'carol', password: 'Carol-Passw0rd', client: '203.0.113.5' })).status, 200)
+})
